@@ -1,0 +1,48 @@
+/* pg.h - the only door to libpq.
+ *
+ * A pg_conn carries its own error state (err, errstr, sqlstate) set in one
+ * place, so callers report what went wrong without touching libpq. Queries are
+ * parameterised only (PQexecParams); pg_exec_script() exists for migration
+ * files, which have no parameters. A pg_result belongs to the caller, who
+ * frees it with pg_result_free() (NULL is fine). */
+#ifndef PS_PG_H
+#define PS_PG_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct pg_conn pg_conn;
+typedef struct pg_result pg_result;
+
+enum { PG_OK = 0, PG_ERR_CONNECT, PG_ERR_QUERY, PG_ERR_LOST, PG_ERR_OOM };
+
+/* One attempt. On failure returns NULL and a one-line reason in err. */
+pg_conn *pg_connect(const char *url, char *err, size_t errlen);
+/* Keep trying with backoff until connected or *stop becomes non-zero. */
+pg_conn *pg_connect_retry(const char *url, volatile sig_atomic_t *stop);
+void pg_close(pg_conn *c);
+/* Re-open a lost connection once; 0 on success. */
+int pg_reconnect(pg_conn *c);
+
+/* Run a parameterised statement. Returns 0 and (if out != NULL) the result,
+ * or -1 with the error in c. params may hold NULLs for SQL NULL. */
+int pg_exec(pg_conn *c, const char *sql, int nparams, const char *const *params, pg_result **out);
+/* Same through a statement prepared once per connection under `name`. */
+int pg_exec_prepared(pg_conn *c, const char *name, const char *sql, int nparams,
+                     const char *const *params, pg_result **out);
+/* Run a parameter-free script of several statements (migrations). */
+int pg_exec_script(pg_conn *c, const char *sql);
+
+int pg_err(const pg_conn *c);            /* PG_OK or PG_ERR_* */
+const char *pg_errstr(const pg_conn *c); /* one line, never a password */
+const char *pg_sqlstate(const pg_conn *c);
+bool pg_is_lost(const pg_conn *c); /* the connection itself is gone */
+
+int pg_nrows(const pg_result *r);
+int pg_ncols(const pg_result *r);
+const char *pg_colname(const pg_result *r, int col);
+const char *pg_value(const pg_result *r, int row, int col); /* NULL for SQL NULL */
+void pg_result_free(pg_result *r);
+
+#endif

@@ -1,0 +1,158 @@
+-- 002_app_api.sql: the app's SQL API (SPEC section 5) and the one internal
+-- function through which every balance changes.
+-- All API functions are SECURITY DEFINER with a fixed search_path, so a caller
+-- cannot redirect the names they use; the app role gets EXECUTE on them (004)
+-- and no table privileges at all.
+
+-- Append one ledger row and move the bucket's balance by the same amount.
+-- The CHECK constraints make a negative balance an error, never a state.
+-- The caller must hold the user's subscriptions row lock (_account_lock).
+CREATE FUNCTION paystream._ledger_add(p_user_id uuid, p_bucket text, p_amount integer,
+                                      p_kind text, p_reference text, p_event_id text,
+                                      p_description text)
+RETURNS integer
+LANGUAGE plpgsql SET search_path = paystream, pg_temp AS $$
+DECLARE
+    v_after integer;
+BEGIN
+    IF p_amount = 0 THEN
+        RETURN NULL;
+    END IF;
+    IF p_bucket = 'overage' THEN
+        UPDATE subscriptions SET overage_credits = overage_credits + p_amount, updated_at = now()
+         WHERE user_id = p_user_id RETURNING overage_credits INTO v_after;
+    ELSIF p_bucket = 'subscription' THEN
+        UPDATE subscriptions SET credits_remaining = credits_remaining + p_amount, updated_at = now()
+         WHERE user_id = p_user_id RETURNING credits_remaining INTO v_after;
+    ELSE
+        RAISE EXCEPTION 'unknown bucket %', p_bucket USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no account for user %', p_user_id USING ERRCODE = 'no_data_found';
+    END IF;
+    INSERT INTO credit_transactions (user_id, bucket, amount, kind, reference, event_id,
+                                     description, balance_after)
+    VALUES (p_user_id, p_bucket, p_amount, p_kind, p_reference, p_event_id,
+            coalesce(p_description, ''), v_after);
+    RETURN v_after;
+END $$;
+
+-- Lock (creating if needed) the user's row; every balance change starts here.
+CREATE FUNCTION paystream._account_lock(p_user_id uuid)
+RETURNS paystream.subscriptions
+LANGUAGE plpgsql SET search_path = paystream, pg_temp AS $$
+DECLARE
+    v subscriptions;
+BEGIN
+    IF p_user_id IS NULL THEN
+        RAISE EXCEPTION 'user id is required' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO v FROM subscriptions WHERE user_id = p_user_id FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO subscriptions (user_id) VALUES (p_user_id) ON CONFLICT (user_id) DO NOTHING;
+        SELECT * INTO v FROM subscriptions WHERE user_id = p_user_id FOR UPDATE;
+    END IF;
+    RETURN v;
+END $$;
+
+CREATE FUNCTION paystream.get_credit_balance(p_user_id uuid)
+RETURNS TABLE (subscription_credits integer, overage_credits integer, total bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = paystream, pg_temp AS $$
+    SELECT coalesce(s.credits_remaining, 0), coalesce(s.overage_credits, 0),
+           coalesce(s.credits_remaining, 0)::bigint + coalesce(s.overage_credits, 0)
+      FROM (SELECT 1) AS one
+      LEFT JOIN subscriptions s ON s.user_id = p_user_id
+$$;
+
+CREATE FUNCTION paystream.check_credits(p_user_id uuid, p_required integer)
+RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = paystream, pg_temp AS $$
+BEGIN
+    IF p_required IS NULL OR p_required <= 0 THEN
+        RAISE EXCEPTION 'p_required must be a positive number of credits, got %', p_required
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN coalesce((SELECT credits_remaining::bigint + overage_credits
+                       FROM subscriptions WHERE user_id = p_user_id), 0) >= p_required;
+END $$;
+
+-- Spend p_credits for one unit of work: overage first, then subscription.
+-- False and no change when the total is short. The same p_video_id charges
+-- once: a repeated call returns true and changes nothing.
+CREATE FUNCTION paystream.deduct_credits(p_user_id uuid, p_video_id uuid, p_credits integer,
+                                         p_description text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = paystream, pg_temp AS $$
+DECLARE
+    v subscriptions;
+    v_over integer;
+BEGIN
+    IF p_credits IS NULL OR p_credits <= 0 THEN
+        RAISE EXCEPTION 'p_credits must be a positive number of credits, got %', p_credits
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_user_id IS NULL OR p_video_id IS NULL THEN
+        RAISE EXCEPTION 'p_user_id and p_video_id are required'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO v FROM subscriptions WHERE user_id = p_user_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    -- checked under the row lock, so concurrent repeats of one video serialise here
+    PERFORM 1 FROM credit_usages WHERE user_id = p_user_id AND video_id = p_video_id;
+    IF FOUND THEN
+        RETURN true;
+    END IF;
+    IF v.overage_credits::bigint + v.credits_remaining < p_credits THEN
+        RETURN false;
+    END IF;
+    INSERT INTO credit_usages (user_id, video_id, credits) VALUES (p_user_id, p_video_id, p_credits);
+    v_over := least(v.overage_credits, p_credits);
+    PERFORM _ledger_add(p_user_id, 'overage', -v_over, 'usage', p_video_id::text, NULL,
+                        p_description);
+    PERFORM _ledger_add(p_user_id, 'subscription', v_over - p_credits, 'usage',
+                        p_video_id::text, NULL, p_description);
+    RETURN true;
+END $$;
+
+-- Operators' grants (promotions, support). With p_reference the grant happens
+-- once per reference: a repeated call returns the balance and changes nothing.
+CREATE FUNCTION paystream.grant_credits(p_user_id uuid, p_credits integer, p_bucket text,
+                                        p_description text, p_reference text DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = paystream, pg_temp AS $$
+DECLARE
+    v subscriptions;
+BEGIN
+    IF p_credits IS NULL OR p_credits <= 0 THEN
+        RAISE EXCEPTION 'p_credits must be a positive number of credits, got %', p_credits
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_bucket IS NULL OR p_bucket NOT IN ('subscription', 'overage') THEN
+        RAISE EXCEPTION 'p_bucket must be ''subscription'' or ''overage'', got %', p_bucket
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v := _account_lock(p_user_id);
+    IF p_reference IS NOT NULL AND EXISTS (SELECT 1 FROM credit_transactions
+            WHERE kind = 'operator_grant' AND reference = p_reference) THEN
+        RETURN CASE p_bucket WHEN 'overage' THEN v.overage_credits ELSE v.credits_remaining END;
+    END IF;
+    RETURN _ledger_add(p_user_id, p_bucket, p_credits, 'operator_grant',
+                       coalesce(p_reference, 'operator:' || gen_random_uuid()), NULL,
+                       p_description);
+END $$;
+
+-- Newest first; pass the last row's id as p_before for the next page.
+CREATE FUNCTION paystream.get_credit_history(p_user_id uuid, p_limit integer DEFAULT 50,
+                                             p_before bigint DEFAULT NULL)
+RETURNS TABLE (id bigint, created_at timestamptz, bucket text, amount integer, kind text,
+               reference text, description text, balance_after integer)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = paystream, pg_temp AS $$
+    SELECT t.id, t.created_at, t.bucket, t.amount, t.kind, t.reference, t.description,
+           t.balance_after
+      FROM credit_transactions t
+     WHERE t.user_id = p_user_id AND (p_before IS NULL OR t.id < p_before)
+     ORDER BY t.id DESC
+     LIMIT greatest(1, least(coalesce(p_limit, 50), 1000))
+$$;
