@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# install-deps.sh - install what paystream needs on Debian 12 (run as root).
+# Only Debian packages and, for the tests' official Stripe client, the npm
+# packages pinned in tests/node/package-lock.json. Installs nothing already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential cmake pkg-config git curl ca-certificates
+    libhiredis-dev libevent-dev libpq-dev libssl-dev libjansson-dev libcmocka-dev
+    postgresql-15 postgresql-client-15 redis-server redis-tools nodejs npm)
+[ "${1:-}" = "--bench" ] && packages+=(wrk)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+# node may come from elsewhere than Debian's package: accept any node >= 18 on PATH
+if command -v node >/dev/null && command -v npm >/dev/null; then
+    missing=("${missing[@]/nodejs/}")
+    missing=("${missing[@]/npm/}")
+fi
+read -r -a missing <<<"${missing[*]}"
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ -f tests/node/package-lock.json ] && [ ! -d tests/node/node_modules ]; then
+    npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
+fi
