@@ -259,15 +259,28 @@ END $$;
 -- expires), the same P with a larger plan tops it up (upgrade), anything else
 -- changes nothing. This is what makes balances independent of order and of
 -- duplicates.
+-- p_prices are the prices of the invoice's subscription lines for period P
+-- (an upgrade's proration invoice has several); the largest plan among them
+-- is X. Every one of them must be a known plan.
 CREATE FUNCTION paystream.ps_invoice_paid(p_user_id uuid, p_sub text, p_customer text,
-                                          p_invoice text, p_price text, p_period_end bigint,
+                                          p_invoice text, p_prices text[], p_period_end bigint,
                                           p_event_id text)
 RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = paystream, pg_temp AS $$
 DECLARE
     v subscriptions;
-    v_plan plans := _plan_for_price(p_price);
+    v_plan plans;
+    v_price text;
 BEGIN
+    IF p_prices IS NULL OR cardinality(p_prices) = 0 THEN
+        RAISE EXCEPTION 'invoice % has no subscription line with a price', p_invoice
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH v_price IN ARRAY p_prices LOOP
+        v_plan := _plan_for_price(v_price);
+    END LOOP;
+    SELECT * INTO v_plan FROM plans WHERE stripe_price_id = ANY (p_prices)
+     ORDER BY credits_per_period DESC, id LIMIT 1;
     IF p_period_end IS NULL THEN
         RAISE EXCEPTION 'invoice % has no subscription line period end', p_invoice
             USING ERRCODE = 'invalid_parameter_value';

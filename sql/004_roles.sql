@@ -41,7 +41,7 @@ GRANT EXECUTE ON FUNCTION
     paystream.ps_subscription_state(uuid, text, text, text, text, bigint, bigint, boolean,
                                     bigint, bigint, text),
     paystream.ps_subscription_past_due(uuid, text, text, bigint, text),
-    paystream.ps_invoice_paid(uuid, text, text, text, text, bigint, text),
+    paystream.ps_invoice_paid(uuid, text, text, text, text[], bigint, text),
     paystream.ps_pack_paid(uuid, text, text, text, text, text, text),
     paystream.ps_pack_failed(uuid, text, text, text, text, text),
     paystream.ps_charge_refunded(text, text, bigint, bigint, text)
