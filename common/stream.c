@@ -48,17 +48,24 @@ static char *dup_reply_str(const redis_reply *r, size_t *len) {
 }
 
 static void fill_field(stream_entry *e, const char *key, const redis_reply *val) {
-    if (strcmp(key, "id") == 0) e->event_id = dup_reply_str(val, NULL);
-    else if (strcmp(key, "type") == 0) e->type = dup_reply_str(val, NULL);
-    else if (strcmp(key, "body") == 0) e->body = dup_reply_str(val, &e->body_len);
-    else if (strcmp(key, "error") == 0) e->error = dup_reply_str(val, NULL);
-    else if (strcmp(key, "stream_id") == 0) e->source_id = dup_reply_str(val, NULL);
+    if (strcmp(key, "id") == 0)
+        e->event_id = dup_reply_str(val, NULL);
+    else if (strcmp(key, "type") == 0)
+        e->type = dup_reply_str(val, NULL);
+    else if (strcmp(key, "body") == 0)
+        e->body = dup_reply_str(val, &e->body_len);
+    else if (strcmp(key, "error") == 0)
+        e->error = dup_reply_str(val, NULL);
+    else if (strcmp(key, "stream_id") == 0)
+        e->source_id = dup_reply_str(val, NULL);
     else if (strcmp(key, "received") == 0 || strcmp(key, "attempts") == 0) {
         char *s = dup_reply_str(val, NULL);
         long v = 0;
         if (s && str_to_long(s, &v)) {
-            if (key[0] == 'r') e->received_ms = v;
-            else e->attempts = v;
+            if (key[0] == 'r')
+                e->received_ms = v;
+            else
+                e->attempts = v;
         }
         ps_free(s);
     }
@@ -99,10 +106,10 @@ int stream_read_group(redis_conn *c, const char *stream, const char *group, cons
     char countbuf[24], blockbuf[24];
     snprintf(countbuf, sizeof(countbuf), "%ld", count);
     snprintf(blockbuf, sizeof(blockbuf), "%ld", block_ms);
-    const char *argv[] = {"XREADGROUP", "GROUP", group, consumer, "COUNT", countbuf, "BLOCK",
-                          blockbuf, "STREAMS", stream, from};
-    const char *noblock[] = {"XREADGROUP", "GROUP", group, consumer, "COUNT", countbuf,
-                             "STREAMS", stream, from};
+    const char *argv[] = {"XREADGROUP", "GROUP",  group,     consumer, "COUNT", countbuf,
+                          "BLOCK",      blockbuf, "STREAMS", stream,   from};
+    const char *noblock[] = {"XREADGROUP", "GROUP",   group,  consumer, "COUNT",
+                             countbuf,     "STREAMS", stream, from};
     redis_reply *r = NULL;
     memset(out, 0, sizeof(*out));
     int rc = block_ms > 0 ? cmd(c, &r, 11, argv) : cmd(c, &r, 9, noblock);
@@ -187,10 +194,11 @@ int stream_add(redis_conn *c, const char *stream, const char *event_id, const ch
                const char *body, size_t body_len, int64_t received_ms, char *new_id) {
     char received[24];
     snprintf(received, sizeof(received), "%" PRId64, received_ms);
-    const char *argv[] = {"XADD", stream, "*", "id", event_id, "type", type, "body", body,
-                          "received", received};
+    const char *argv[] = {"XADD", stream, "*",  "id",       event_id, "type",
+                          type,   "body", body, "received", received};
     size_t lens[11];
-    for (int i = 0; i < 11; i++) lens[i] = strlen(argv[i]);
+    for (int i = 0; i < 11; i++)
+        lens[i] = strlen(argv[i]);
     lens[8] = body_len;
     redis_reply *r = NULL;
     if (redis_cmd(c, &r, 11, argv, lens) != 0) return -1;
@@ -204,12 +212,26 @@ int stream_add_dead(redis_conn *c, const char *dead_stream, const stream_entry *
     char att[24], received[24];
     snprintf(att, sizeof(att), "%ld", attempts);
     snprintf(received, sizeof(received), "%" PRId64, e->received_ms);
-    const char *argv[] = {"XADD", dead_stream, "*", "stream_id", e->id, "id",
-                          e->event_id ? e->event_id : "", "type", e->type ? e->type : "",
-                          "body", e->body ? e->body : "", "received", received, "error", error,
-                          "attempts", att};
+    const char *argv[] = {"XADD",
+                          dead_stream,
+                          "*",
+                          "stream_id",
+                          e->id,
+                          "id",
+                          e->event_id ? e->event_id : "",
+                          "type",
+                          e->type ? e->type : "",
+                          "body",
+                          e->body ? e->body : "",
+                          "received",
+                          received,
+                          "error",
+                          error,
+                          "attempts",
+                          att};
     size_t lens[17];
-    for (int i = 0; i < 17; i++) lens[i] = strlen(argv[i]);
+    for (int i = 0; i < 17; i++)
+        lens[i] = strlen(argv[i]);
     lens[10] = e->body ? e->body_len : 0;
     return redis_cmd(c, NULL, 17, argv, lens);
 }
@@ -263,7 +285,8 @@ static int group_floor(redis_conn *c, const char *stream, const char *group, cha
         const char *name = NULL, *last = NULL;
         for (size_t i = 0; i + 1 < redis_reply_count(grp); i += 2) {
             const char *k = redis_reply_str(redis_reply_at(grp, i), NULL);
-            if (k && strcmp(k, "name") == 0) name = redis_reply_str(redis_reply_at(grp, i + 1), NULL);
+            if (k && strcmp(k, "name") == 0)
+                name = redis_reply_str(redis_reply_at(grp, i + 1), NULL);
             if (k && strcmp(k, "last-delivered-id") == 0)
                 last = redis_reply_str(redis_reply_at(grp, i + 1), NULL);
         }

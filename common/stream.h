@@ -16,12 +16,12 @@ typedef struct stream_entry {
     char *id;       /* stream entry id, "1700000000000-0" */
     char *event_id; /* evt_... (NULL if missing) */
     char *type;
-    char *body;     /* raw event JSON, NUL-terminated; NULL if the entry is gone */
+    char *body; /* raw event JSON, NUL-terminated; NULL if the entry is gone */
     size_t body_len;
     int64_t received_ms;
-    char *error;    /* dead letters only: why it failed */
+    char *error;     /* dead letters only: why it failed */
     char *source_id; /* dead letters only: the entry id in the main stream */
-    long attempts;  /* dead letters only */
+    long attempts;   /* dead letters only */
 } stream_entry;
 
 typedef struct stream_batch {

@@ -128,7 +128,8 @@ CREATE TABLE paystream.webhook_events (
     stream_id     text,
     status        text NOT NULL CHECK (status IN ('applied', 'skipped', 'retrying', 'failed')),
     attempts      integer NOT NULL DEFAULT 0,
-    error         text,
+    error         text,           -- why the last attempt failed
+    note          text,           -- what applying it did, or why it was skipped
     user_id       uuid,
     first_seen_at timestamptz NOT NULL DEFAULT now(),
     processed_at  timestamptz

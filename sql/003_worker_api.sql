@@ -49,7 +49,8 @@ BEGIN
         RAISE EXCEPTION 'bad final status %', p_status USING ERRCODE = 'invalid_parameter_value';
     END IF;
     UPDATE webhook_events
-       SET status = p_status, user_id = p_user_id, error = p_note, attempts = attempts + 1,
+       SET status = p_status, user_id = p_user_id, note = p_note, error = NULL,
+           attempts = attempts + 1,
            processed_at = now()
      WHERE event_id = p_event_id;
 END $$;

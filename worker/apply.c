@@ -1,0 +1,165 @@
+/* apply.c - one event, one transaction (see apply.h): parse the envelope,
+ * record the event id, run the type's handler, finish or roll back. */
+#include "apply.h"
+#include "event.h"
+#include "strbuf.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ------------------------------------------------------------- envelope -- */
+
+/* Parse body into ev; NULL root and info->error on failure. */
+static json_t *parse_event(const stream_entry *e, event_ctx *ev, apply_info *info) {
+    json_error_t jerr;
+    if (e->body == NULL) {
+        snprintf(info->error, sizeof(info->error), "stream entry has no body");
+        return NULL;
+    }
+    json_t *root = json_loadb(e->body, e->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        snprintf(info->error, sizeof(info->error), "malformed JSON at line %d: %s", jerr.line,
+                 jerr.text);
+        return NULL;
+    }
+    ev->root = root;
+    ev->event_id = jstr(root, "id");
+    ev->type = jstr(root, "type");
+    ev->object = jget(root, "data.object");
+    ev->api_version = jstr(root, "api_version");
+    if (!jint(root, "created", &ev->created)) ev->created = 0;
+    jbool(root, "livemode", &ev->livemode);
+    if (ev->event_id == NULL || ev->type == NULL || !json_is_object(ev->object)) {
+        snprintf(info->error, sizeof(info->error),
+                 "not a Stripe event: no id, type or data.object");
+        json_decref(root);
+        return NULL;
+    }
+    str_copy(info->event_id, ev->event_id, sizeof(info->event_id));
+    str_copy(info->type, ev->type, sizeof(info->type));
+    return root;
+}
+
+static bool livemode_filtered(const ps_config *cfg, const event_ctx *ev) {
+    return (cfg->livemode == LIVEMODE_TEST && ev->livemode) ||
+           (cfg->livemode == LIVEMODE_LIVE && !ev->livemode);
+}
+
+/* ---------------------------------------------------------- transaction -- */
+
+static apply_result db_error(pg_conn *pg, apply_info *info, const char *what) {
+    if (pg_is_lost(pg)) return APPLY_DB_LOST;
+    snprintf(info->error, sizeof(info->error), "%s: %s", what, pg_errstr(pg));
+    pg_exec(pg, "ROLLBACK", 0, NULL, NULL);
+    return pg_is_lost(pg) ? APPLY_DB_LOST : APPLY_RETRY;
+}
+
+/* ps_event_begin: the event's status before this attempt, in `status`. */
+static int event_begin(pg_conn *pg, const event_ctx *ev, const stream_entry *e, char *status) {
+    char created[24];
+    snprintf(created, sizeof(created), "%" PRId64, ev->created);
+    const char *params[6] = {ev->event_id,    ev->type, ev->livemode ? "true" : "false",
+                             ev->api_version, created,  e->id};
+    pg_result *r = NULL;
+    if (pg_exec_prepared(pg, "event_begin",
+                         "SELECT paystream.ps_event_begin($1, $2, $3, $4, $5, $6)", 6, params,
+                         &r) != 0)
+        return -1;
+    str_copy(status, pg_value(r, 0, 0) ? pg_value(r, 0, 0) : "", 16);
+    pg_result_free(r);
+    return 0;
+}
+
+static int event_finish(pg_conn *pg, const event_ctx *ev, const char *status) {
+    const char *params[4] = {ev->event_id, status, ev->user_id[0] ? ev->user_id : NULL,
+                             ev->note[0] ? ev->note : NULL};
+    return pg_exec_prepared(pg, "event_finish", "SELECT paystream.ps_event_finish($1, $2, $3, $4)",
+                            4, params, NULL);
+}
+
+/* Run the handler inside the open transaction; the status to finish with. */
+static const char *run_handler(const ps_config *cfg, event_ctx *ev) {
+    if (livemode_filtered(cfg, ev)) {
+        snprintf(ev->note, sizeof(ev->note), "%s event: PAYSTREAM_LIVEMODE filters it",
+                 ev->livemode ? "live" : "test");
+        return "skipped";
+    }
+    event_handler h = handler_for(ev->type);
+    if (h == NULL) {
+        snprintf(ev->note, sizeof(ev->note), "unhandled type");
+        return "skipped";
+    }
+    switch (h(ev)) {
+    case EV_APPLIED:
+        return "applied";
+    case EV_SKIPPED:
+        return "skipped";
+    default:
+        return NULL;
+    }
+}
+
+apply_result apply_entry(const ps_config *cfg, pg_conn *pg, const stream_entry *e,
+                         apply_info *info) {
+    event_ctx ev;
+    char status[16];
+    memset(info, 0, sizeof(*info));
+    memset(&ev, 0, sizeof(ev));
+    str_copy(info->event_id, e->event_id ? e->event_id : "", sizeof(info->event_id));
+    str_copy(info->outcome, "failed", sizeof(info->outcome));
+    if (parse_event(e, &ev, info) == NULL) return APPLY_RETRY;
+    ev.pg = pg;
+    apply_result res = APPLY_DONE;
+    if (pg_exec(pg, "BEGIN", 0, NULL, NULL) != 0 || event_begin(pg, &ev, e, status) != 0) {
+        res = db_error(pg, info, "begin");
+        goto done;
+    }
+    if (strcmp(status, "applied") == 0 || strcmp(status, "skipped") == 0) {
+        str_copy(info->outcome, "duplicate", sizeof(info->outcome));
+    } else {
+        const char *final = run_handler(cfg, &ev);
+        if (final == NULL) {
+            if (pg_is_lost(pg)) {
+                res = APPLY_DB_LOST;
+                goto done;
+            }
+            str_copy(info->error, ev.error, sizeof(info->error));
+            pg_exec(pg, "ROLLBACK", 0, NULL, NULL);
+            res = pg_is_lost(pg) ? APPLY_DB_LOST : APPLY_RETRY;
+            goto done;
+        }
+        if (event_finish(pg, &ev, final) != 0) {
+            res = db_error(pg, info, "finish");
+            goto done;
+        }
+        str_copy(info->outcome, final, sizeof(info->outcome));
+    }
+    if (pg_exec(pg, "COMMIT", 0, NULL, NULL) != 0) res = db_error(pg, info, "commit");
+done:
+    json_decref(ev.root);
+    return res;
+}
+
+int apply_record_failure(pg_conn *pg, const stream_entry *e, const apply_info *info, long attempts,
+                         bool final) {
+    char att[24], id[160];
+    snprintf(att, sizeof(att), "%ld", attempts);
+    /* an entry whose body has no event id is recorded under its stream id */
+    if (info->event_id[0])
+        str_copy(id, info->event_id, sizeof(id));
+    else
+        snprintf(id, sizeof(id), "stream:%s", e->id);
+    const char *params[9] = {id,
+                             info->type[0] ? info->type : (e->type ? e->type : "unknown"),
+                             NULL,
+                             NULL,
+                             NULL,
+                             e->id,
+                             info->error,
+                             att,
+                             final ? "true" : "false"};
+    return pg_exec_prepared(pg, "event_failed",
+                            "SELECT paystream.ps_event_failed($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                            9, params, NULL);
+}

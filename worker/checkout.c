@@ -1,0 +1,94 @@
+/* checkout.c - checkout.session.* events.
+ *
+ * Subscription checkouts link the Stripe customer and subscription to the
+ * user (credits come with the paid invoice). Paid credit-pack checkouts grant
+ * the pack to the overage bucket, once per session; unpaid ones wait for
+ * async_payment_succeeded, and async_payment_failed is recorded. */
+#include "event.h"
+
+#include <string.h>
+
+/* ---------------------------------------------------------------- parse -- */
+
+typedef struct pack_ref {
+    const char *session, *pack, *price, *payment_intent, *customer;
+} pack_ref;
+
+static ev_outcome pack_ref_or_fail(event_ctx *ev, pack_ref *p) {
+    p->session = jstr(ev->object, "id");
+    p->pack = jstr(ev->object, "metadata.credit_pack");
+    p->price = jstr(ev->object, "metadata.price_id");
+    p->payment_intent = jstr(ev->object, "payment_intent");
+    p->customer = jstr(ev->object, "customer");
+    if (p->session == NULL) return ev_fail(ev, "checkout session without an id");
+    if (p->pack == NULL && p->price == NULL)
+        return ev_fail(ev,
+                       "checkout session %s names no credit pack (metadata.credit_pack or "
+                       "metadata.price_id)",
+                       p->session);
+    return EV_APPLIED;
+}
+
+/* --------------------------------------------------------- ledger write -- */
+
+static ev_outcome grant_pack(event_ctx *ev) {
+    pack_ref p;
+    if (pack_ref_or_fail(ev, &p) != EV_APPLIED) return EV_FAILED;
+    if (resolve_user(ev, p.customer, NULL, NULL, 0) != 0) return EV_FAILED;
+    const char *params[7] = {ev->user_id,      p.session,  p.pack,      p.price,
+                             p.payment_intent, p.customer, ev->event_id};
+    if (ev_call(ev, "pack_paid", "SELECT paystream.ps_pack_paid($1, $2, $3, $4, $5, $6, $7)", 7,
+                params) != 0)
+        return EV_FAILED;
+    return EV_APPLIED;
+}
+
+static ev_outcome link_subscription(event_ctx *ev) {
+    const char *customer = jstr(ev->object, "customer");
+    const char *sub = jstr(ev->object, "subscription");
+    if (resolve_user(ev, customer, NULL, NULL, 0) != 0) return EV_FAILED;
+    const char *params[4] = {ev->user_id, customer, sub, ev->event_id};
+    if (ev_call(ev, "checkout_subscription",
+                "SELECT paystream.ps_checkout_subscription($1, $2, $3, $4)", 4, params) != 0)
+        return EV_FAILED;
+    return EV_APPLIED;
+}
+
+/* -------------------------------------------------------------- handlers -- */
+
+ev_outcome checkout_completed(event_ctx *ev) {
+    const char *mode = jstr(ev->object, "mode");
+    const char *paid = jstr(ev->object, "payment_status");
+    if (mode && strcmp(mode, "subscription") == 0) return link_subscription(ev);
+    if (mode == NULL || strcmp(mode, "payment") != 0)
+        return ev_skip(ev, "checkout mode %s: nothing to do", mode ? mode : "(none)");
+    if (paid && (strcmp(paid, "paid") == 0 || strcmp(paid, "no_payment_required") == 0))
+        return grant_pack(ev);
+    /* unpaid: the async_payment_* event decides; check the pack exists now */
+    pack_ref p;
+    if (pack_ref_or_fail(ev, &p) != EV_APPLIED) return EV_FAILED;
+    return ev_skip(ev, "payment %s: waiting for checkout.session.async_payment_succeeded",
+                   paid ? paid : "(unknown)");
+}
+
+ev_outcome checkout_async_succeeded(event_ctx *ev) {
+    const char *mode = jstr(ev->object, "mode");
+    if (mode && strcmp(mode, "payment") != 0)
+        return ev_skip(ev, "checkout mode %s: nothing to do", mode);
+    return grant_pack(ev);
+}
+
+ev_outcome checkout_async_failed(event_ctx *ev) {
+    pack_ref p;
+    const char *mode = jstr(ev->object, "mode");
+    if (mode && strcmp(mode, "payment") != 0)
+        return ev_skip(ev, "checkout mode %s: nothing to do", mode);
+    if (pack_ref_or_fail(ev, &p) != EV_APPLIED) return EV_FAILED;
+    if (resolve_user(ev, p.customer, NULL, NULL, 0) != 0) return EV_FAILED;
+    const char *params[6] = {ev->user_id, p.session,        p.pack,
+                             p.price,     p.payment_intent, ev->event_id};
+    if (ev_call(ev, "pack_failed", "SELECT paystream.ps_pack_failed($1, $2, $3, $4, $5, $6)", 6,
+                params) != 0)
+        return EV_FAILED;
+    return EV_APPLIED;
+}

@@ -1,0 +1,294 @@
+/* consumer.c - the consumer loop (SPEC 3).
+ *
+ * Reads new entries with XREADGROUP, takes over entries idle past
+ * PAYSTREAM_CLAIM_IDLE_MS with XAUTOCLAIM, applies each through apply.c and
+ * acknowledges it only after COMMIT. A failed entry stays pending and is
+ * retried with backoff; after PAYSTREAM_MAX_ATTEMPTS deliveries it goes to
+ * <stream>:dead. Lost connections are re-made with backoff, forever. */
+#include "consumer.h"
+#include "alloc.h"
+#include "apply.h"
+#include "log.h"
+#include "pg.h"
+#include "redis.h"
+#include "stream.h"
+#include "strbuf.h"
+#include "timeutil.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define READ_COUNT  16
+#define TRIM_EVERY  (60 * 1000000LL)
+#define MAX_RETRIES 4096
+
+typedef struct retry_item {
+    char id[64];
+    int64_t due_us;
+} retry_item;
+
+typedef struct consumer {
+    const ps_config *cfg;
+    volatile sig_atomic_t *stop;
+    consumer_stats *stats;
+    int index;
+    char name[192];
+    char dead_stream[256];
+    redis_conn *redis;
+    pg_conn *pg;
+    bool recover_own; /* re-read our own pending entries (after a reconnect) */
+    char claim_cursor[64];
+    int64_t next_claim_us, next_trim_us;
+    retry_item *retries;
+    size_t nretries;
+} consumer;
+
+/* ---------------------------------------------------------- connections -- */
+
+static void redis_connect_loop(consumer *c) {
+    char err[512];
+    for (unsigned attempt = 0; !*c->stop; attempt++) {
+        redis_close(c->redis);
+        c->redis = redis_open(c->cfg->redis_url, c->cfg->redis_timeout_ms, err, sizeof(err));
+        if (c->redis && stream_group_ensure(c->redis, c->cfg->stream, c->cfg->group) == 0) {
+            if (attempt) log_info("consumer %s: Redis is back", c->name);
+            c->recover_own = true;
+            return;
+        }
+        if (c->redis) str_copy(err, redis_errstr(c->redis), sizeof(err));
+        long wait = backoff_ms(attempt, 5000);
+        log_warn("consumer %s: %s; retrying in %ld ms", c->name, err, wait);
+        time_sleep_ms(wait);
+    }
+}
+
+static void pg_connect_loop(consumer *c) {
+    pg_close(c->pg);
+    c->pg = pg_connect_retry(c->cfg->database_url, c->stop);
+}
+
+/* After a Redis error: recover a lost group, or reconnect. */
+static void redis_recover(consumer *c) {
+    if (stream_is_nogroup(c->redis)) {
+        log_warn("consumer %s: stream or group lost (Redis restarted?): re-creating it", c->name);
+        if (stream_group_ensure(c->redis, c->cfg->stream, c->cfg->group) == 0) return;
+    }
+    if (redis_is_io_error(c->redis) || redis_err(c->redis) != RCONN_OK) {
+        log_warn("consumer %s: Redis: %s", c->name, redis_errstr(c->redis));
+        redis_connect_loop(c);
+    }
+}
+
+/* --------------------------------------------------------------- retries -- */
+
+static void retry_remove(consumer *c, const char *id) {
+    for (size_t i = 0; i < c->nretries; i++) {
+        if (strcmp(c->retries[i].id, id) == 0) {
+            c->retries[i] = c->retries[--c->nretries];
+            return;
+        }
+    }
+}
+
+static void retry_schedule(consumer *c, const char *id, long deliveries) {
+    long cap = c->cfg->claim_idle_ms / 2 < 60000 ? c->cfg->claim_idle_ms / 2 : 60000;
+    int64_t due = time_mono_us() + (int64_t)backoff_ms((unsigned)deliveries, cap) * 1000;
+    for (size_t i = 0; i < c->nretries; i++) {
+        if (strcmp(c->retries[i].id, id) == 0) {
+            c->retries[i].due_us = due;
+            return;
+        }
+    }
+    if (c->nretries == MAX_RETRIES) return; /* XAUTOCLAIM will find it after the idle time */
+    if (c->retries == NULL) c->retries = ps_calloc(MAX_RETRIES, sizeof(retry_item));
+    if (c->retries == NULL) return;
+    str_copy(c->retries[c->nretries].id, id, sizeof(c->retries[0].id));
+    c->retries[c->nretries++].due_us = due;
+}
+
+/* ------------------------------------------------------------- applying -- */
+
+static void ack(consumer *c, const char *id) {
+    const char *ids[1] = {id};
+    if (stream_ack(c->redis, c->cfg->stream, c->cfg->group, ids, 1) != 0) {
+        /* not acknowledged: it stays pending and comes back as a duplicate */
+        log_warn("consumer %s: XACK %s failed: %s", c->name, id, redis_errstr(c->redis));
+        redis_recover(c);
+    }
+    retry_remove(c, id);
+}
+
+/* A failed attempt: schedule a retry, or dead-letter after the last one. */
+static void handle_failure(consumer *c, const stream_entry *e, const apply_info *info) {
+    log_ctx lc = {info->event_id, e->id};
+    long deliveries = stream_deliveries(c->redis, c->cfg->stream, c->cfg->group, e->id);
+    if (deliveries < 0) {
+        redis_recover(c);
+        return; /* still pending: comes back */
+    }
+    bool final = deliveries >= c->cfg->max_attempts;
+    if (apply_record_failure(c->pg, e, info, deliveries, final) != 0)
+        log_ev_warn(&lc, "cannot record the failure: %s", pg_errstr(c->pg));
+    if (!final) {
+        log_ev_warn(&lc, "attempt %ld of %ld failed: %s", deliveries, c->cfg->max_attempts,
+                    info->error);
+        c->stats->retried++;
+        retry_schedule(c, e->id, deliveries);
+        return;
+    }
+    if (stream_add_dead(c->redis, c->dead_stream, e, info->error, deliveries) != 0) {
+        log_ev_error(&lc, "cannot dead-letter: %s", redis_errstr(c->redis));
+        redis_recover(c);
+        return;
+    }
+    log_ev_error(&lc, "dead-lettered after %ld attempts: %s", deliveries, info->error);
+    c->stats->dead++;
+    ack(c, e->id);
+}
+
+static void process(consumer *c, const stream_entry *e) {
+    apply_info info;
+    log_ctx lc = {e->event_id, e->id};
+    if (e->body == NULL && e->event_id == NULL) { /* trimmed or deleted meanwhile */
+        log_ev_warn(&lc, "entry has no fields (deleted); acknowledging");
+        ack(c, e->id);
+        return;
+    }
+    apply_result r;
+    while ((r = apply_entry(c->cfg, c->pg, e, &info)) == APPLY_DB_LOST && !*c->stop) {
+        log_ev_warn(&lc, "PostgreSQL connection lost; reconnecting");
+        pg_connect_loop(c);
+        if (c->pg == NULL) return;
+    }
+    if (r == APPLY_DB_LOST) return; /* stopping: left pending for another worker */
+    if (r == APPLY_RETRY) {
+        handle_failure(c, e, &info);
+        return;
+    }
+    log_ev_debug(&lc, "%s %s", info.outcome, info.type);
+    if (strcmp(info.outcome, "applied") == 0)
+        c->stats->applied++;
+    else if (strcmp(info.outcome, "skipped") == 0)
+        c->stats->skipped++;
+    else
+        c->stats->duplicates++;
+    ack(c, e->id);
+}
+
+static void process_batch(consumer *c, stream_batch *b) {
+    for (size_t i = 0; i < b->n; i++)
+        process(c, &b->entries[i]); /* all in hand, even when stopping */
+    stream_batch_free(b);
+}
+
+/* ----------------------------------------------------------------- loop -- */
+
+/* Entries this consumer already holds (after a reconnect or restart). */
+static void recover_own(consumer *c) {
+    stream_batch b;
+    if (stream_read_group(c->redis, c->cfg->stream, c->cfg->group, c->name, "0", 100, 0, &b) != 0) {
+        redis_recover(c);
+        return;
+    }
+    if (b.n == 0) c->recover_own = false;
+    process_batch(c, &b);
+}
+
+static void run_due_retries(consumer *c) {
+    int64_t now = time_mono_us();
+    for (size_t i = 0; i < c->nretries && !*c->stop;) {
+        if (c->retries[i].due_us > now) {
+            i++;
+            continue;
+        }
+        char id[64];
+        str_copy(id, c->retries[i].id, sizeof(id));
+        c->retries[i] = c->retries[--c->nretries];
+        stream_batch b;
+        if (stream_claim(c->redis, c->cfg->stream, c->cfg->group, c->name, id, &b) != 0) {
+            redis_recover(c);
+            return;
+        }
+        process_batch(c, &b); /* empty if another consumer took it or it was acked */
+    }
+}
+
+static void claim_idle(consumer *c) {
+    int64_t now = time_mono_us();
+    if (now < c->next_claim_us) return;
+    long every = c->cfg->claim_idle_ms / 4 < 1000 ? 1000 : c->cfg->claim_idle_ms / 4;
+    c->next_claim_us = now + (int64_t)every * 1000;
+    stream_batch b;
+    if (stream_autoclaim(c->redis, c->cfg->stream, c->cfg->group, c->name, c->cfg->claim_idle_ms,
+                         c->claim_cursor, READ_COUNT, &b) != 0) {
+        redis_recover(c);
+        return;
+    }
+    if (b.n) log_info("consumer %s: took over %zu idle entries", c->name, b.n);
+    process_batch(c, &b);
+}
+
+static void trim(consumer *c) {
+    int64_t now = time_mono_us();
+    if (c->index != 0 || now < c->next_trim_us) return;
+    c->next_trim_us = now + TRIM_EVERY;
+    int64_t before = time_now_ms() - (int64_t)c->cfg->retention * 1000;
+    long n = stream_trim_by_age(c->redis, c->cfg->stream, c->cfg->group, before);
+    if (n < 0)
+        log_warn("trimming the stream failed: %s", redis_errstr(c->redis));
+    else if (n > 0)
+        log_info("trimmed %ld entries older than the retention", n);
+}
+
+static long block_ms(const consumer *c) {
+    long ms = c->cfg->redis_timeout_ms / 2 < 1000 ? c->cfg->redis_timeout_ms / 2 : 1000;
+    int64_t now = time_mono_us();
+    for (size_t i = 0; i < c->nretries; i++) {
+        long until = (long)((c->retries[i].due_us - now) / 1000);
+        if (until < ms) ms = until;
+    }
+    return ms < 1 ? 1 : ms;
+}
+
+static void read_new(consumer *c) {
+    stream_batch b;
+    if (stream_read_group(c->redis, c->cfg->stream, c->cfg->group, c->name, ">", READ_COUNT,
+                          block_ms(c), &b) != 0) {
+        redis_recover(c);
+        return;
+    }
+    process_batch(c, &b);
+}
+
+void consumer_run(const ps_config *cfg, int index, volatile sig_atomic_t *stop,
+                  consumer_stats *stats) {
+    consumer c;
+    char host[128] = "host";
+    memset(&c, 0, sizeof(c));
+    c.cfg = cfg;
+    c.stop = stop;
+    c.stats = stats;
+    c.index = index;
+    gethostname(host, sizeof(host) - 1);
+    snprintf(c.name, sizeof(c.name), "%s:%ld:%d", host, (long)getpid(), index);
+    snprintf(c.dead_stream, sizeof(c.dead_stream), "%s:dead", cfg->stream);
+    str_copy(c.claim_cursor, "0-0", sizeof(c.claim_cursor));
+    redis_connect_loop(&c);
+    pg_connect_loop(&c);
+    if (c.redis && c.pg) log_info("consumer %s: ready", c.name);
+    while (!*stop && c.redis && c.pg) {
+        if (c.recover_own)
+            recover_own(&c);
+        else {
+            run_due_retries(&c);
+            claim_idle(&c);
+            trim(&c);
+            read_new(&c);
+        }
+    }
+    log_info("consumer %s: stopped", c.name);
+    ps_free(c.retries);
+    redis_close(c.redis);
+    pg_close(c.pg);
+}

@@ -1,0 +1,78 @@
+/* event.h - what an event handler sees, and the handler table.
+ *
+ * The apply path (apply.c) opens the event's transaction, then calls the
+ * handler chosen by type from the table in handlers.c. A handler reads the
+ * parsed event, resolves the user, calls the ledger's worker functions
+ * (sql/003_worker_api.sql) on ev->pg, and returns an outcome. It never
+ * commits, rolls back or touches Redis. */
+#ifndef PS_WORKER_EVENT_H
+#define PS_WORKER_EVENT_H
+
+#include "log.h"
+#include "pg.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum {
+    EV_APPLIED = 0, /* the ledger changed (or was checked) as SPEC 4 says */
+    EV_SKIPPED,     /* nothing to do for this event (recorded with ev->note) */
+    EV_FAILED,      /* roll back and retry later; ev->error says why */
+} ev_outcome;
+
+typedef struct event_ctx {
+    pg_conn *pg;
+    json_t *root;   /* the whole event */
+    json_t *object; /* data.object */
+    const char *event_id;
+    const char *type;
+    const char *api_version; /* may be NULL */
+    int64_t created;
+    bool livemode;
+    log_ctx log;
+    char user_id[40]; /* resolved user ("" if none) */
+    char note[256];   /* what happened: stored in webhook_events.note */
+    bool note_null;   /* the last ev_call returned SQL NULL */
+    char error[512];  /* why it failed */
+} event_ctx;
+
+typedef ev_outcome (*event_handler)(event_ctx *ev);
+
+/* The handler for an event type, or NULL when the type is not handled. */
+event_handler handler_for(const char *type);
+
+/* Handlers, one file per Stripe object family. */
+ev_outcome checkout_completed(event_ctx *ev);
+ev_outcome checkout_async_succeeded(event_ctx *ev);
+ev_outcome checkout_async_failed(event_ctx *ev);
+ev_outcome subscription_changed(event_ctx *ev);
+ev_outcome invoice_paid(event_ctx *ev);
+ev_outcome invoice_payment_failed(event_ctx *ev);
+ev_outcome charge_refunded(event_ctx *ev);
+
+/* Helpers shared by the handlers (event_util.c). */
+ev_outcome ev_fail(event_ctx *ev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+ev_outcome ev_skip(event_ctx *ev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Call a worker SQL function; its text result (may be NULL) goes to ev->note.
+ * Returns 0, or -1 with ev->error set (the SQL error, naming what is missing). */
+int ev_call(event_ctx *ev, const char *name, const char *sql, int n, const char *const *params);
+/* The returned text of the last ev_call, or NULL. */
+bool ev_note_is_null(const event_ctx *ev);
+
+/* JSON by dotted path ("parent.subscription_details.subscription"); a value
+ * that is an expanded object yields its "id". NULL/false when absent. */
+const char *jstr(json_t *obj, const char *path);
+bool jint(json_t *obj, const char *path, int64_t *out);
+bool jbool(json_t *obj, const char *path, bool *out);
+json_t *jget(json_t *obj, const char *path);
+
+/* Find the user for this event (SPEC 4 order): object metadata.user_id,
+ * client_reference_id, then `extra_meta` objects' metadata.user_id (the
+ * subscription's or the invoice parent's), then the stored customer or
+ * subscription mapping. Fills ev->user_id; -1 with ev->error when not found
+ * or malformed. */
+int resolve_user(event_ctx *ev, const char *customer, const char *subscription,
+                 json_t *const *extra_meta, int n_extra);
+
+#endif

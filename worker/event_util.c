@@ -1,0 +1,119 @@
+/* event_util.c - helpers the handlers share: outcomes with messages, calling
+ * worker SQL functions, JSON by path, and resolving the user of an event. */
+#include "event.h"
+#include "strbuf.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+ev_outcome ev_fail(event_ctx *ev, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ev->error, sizeof(ev->error), fmt, ap);
+    va_end(ap);
+    return EV_FAILED;
+}
+
+ev_outcome ev_skip(event_ctx *ev, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ev->note, sizeof(ev->note), fmt, ap);
+    va_end(ap);
+    return EV_SKIPPED;
+}
+
+int ev_call(event_ctx *ev, const char *name, const char *sql, int n, const char *const *params) {
+    pg_result *r = NULL;
+    if (pg_exec_prepared(ev->pg, name, sql, n, params, &r) != 0) {
+        snprintf(ev->error, sizeof(ev->error), "%s", pg_errstr(ev->pg));
+        return -1;
+    }
+    const char *v = pg_nrows(r) > 0 && pg_ncols(r) > 0 ? pg_value(r, 0, 0) : NULL;
+    ev->note_null = v == NULL;
+    snprintf(ev->note, sizeof(ev->note), "%s", v ? v : "");
+    pg_result_free(r);
+    return 0;
+}
+
+bool ev_note_is_null(const event_ctx *ev) {
+    return ev->note_null;
+}
+
+json_t *jget(json_t *obj, const char *path) {
+    char key[128];
+    while (obj && *path) {
+        const char *dot = strchr(path, '.');
+        size_t n = dot ? (size_t)(dot - path) : strlen(path);
+        if (n >= sizeof(key) || !json_is_object(obj)) return NULL;
+        memcpy(key, path, n);
+        key[n] = '\0';
+        obj = json_object_get(obj, key);
+        path += n + (dot ? 1 : 0);
+    }
+    return obj;
+}
+
+const char *jstr(json_t *obj, const char *path) {
+    json_t *v = jget(obj, path);
+    if (json_is_object(v)) v = json_object_get(v, "id");
+    return json_is_string(v) && json_string_length(v) > 0 ? json_string_value(v) : NULL;
+}
+
+bool jint(json_t *obj, const char *path, int64_t *out) {
+    json_t *v = jget(obj, path);
+    if (!json_is_integer(v)) return false;
+    *out = json_integer_value(v);
+    return true;
+}
+
+bool jbool(json_t *obj, const char *path, bool *out) {
+    json_t *v = jget(obj, path);
+    if (!json_is_boolean(v)) return false;
+    *out = json_is_true(v);
+    return true;
+}
+
+static bool is_uuid(const char *s) {
+    if (strlen(s) != 36) return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i])) return false;
+    }
+    return true;
+}
+
+/* Take a candidate user id; -1 with an error when it is not a UUID. */
+static int take_user(event_ctx *ev, const char *id, const char *where) {
+    if (!is_uuid(id)) {
+        ev_fail(ev, "%s is not a UUID: '%.64s'", where, id);
+        return -1;
+    }
+    snprintf(ev->user_id, sizeof(ev->user_id), "%s", id);
+    for (char *p = ev->user_id; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return 0;
+}
+
+int resolve_user(event_ctx *ev, const char *customer, const char *subscription,
+                 json_t *const *extra_meta, int n_extra) {
+    const char *id = jstr(ev->object, "metadata.user_id");
+    if (id) return take_user(ev, id, "metadata.user_id");
+    if ((id = jstr(ev->object, "client_reference_id")))
+        return take_user(ev, id, "client_reference_id");
+    for (int i = 0; i < n_extra; i++)
+        if (extra_meta[i] && (id = jstr(extra_meta[i], "metadata.user_id")))
+            return take_user(ev, id, "subscription metadata.user_id");
+    if (customer || subscription) {
+        const char *params[2] = {customer, subscription};
+        if (ev_call(ev, "resolve_user", "SELECT paystream.ps_resolve_user($1, $2)", 2, params) != 0)
+            return -1;
+        if (!ev_note_is_null(ev)) return take_user(ev, ev->note, "stored mapping");
+    }
+    ev_fail(ev,
+            "user not found: no metadata.user_id or client_reference_id, and no stored mapping "
+            "for customer %s / subscription %s",
+            customer ? customer : "(none)", subscription ? subscription : "(none)");
+    return -1;
+}

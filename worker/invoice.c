@@ -1,0 +1,115 @@
+/* invoice.c - invoice.paid, invoice.payment_succeeded, invoice.payment_failed.
+ *
+ * Finds the subscription, the billing period P (the largest period end of the
+ * subscription lines: proration lines share the cycle's end) and the prices
+ * of the non-negative subscription lines of P, in either API shape (before
+ * 2025-03-31.basil: invoice.subscription, line.type/price; after:
+ * invoice.parent.subscription_details, line.parent, pricing.price_details),
+ * and hands them to ps_invoice_paid, which applies the period rule. */
+#include "event.h"
+#include "strbuf.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- parse -- */
+
+static const char *invoice_subscription(json_t *inv) {
+    const char *s = jstr(inv, "parent.subscription_details.subscription");
+    return s ? s : jstr(inv, "subscription");
+}
+
+static const char *line_price(json_t *line) {
+    const char *p = jstr(line, "pricing.price_details.price");
+    if (p == NULL) p = jstr(line, "price");
+    if (p == NULL) p = jstr(line, "plan");
+    return p;
+}
+
+static bool is_subscription_line(json_t *line) {
+    const char *type = jstr(line, "type");
+    const char *parent = jstr(line, "parent.type");
+    bool proration = false;
+    if (type && strcmp(type, "subscription") == 0) return true;
+    if (parent && strcmp(parent, "subscription_item_details") == 0) return true;
+    jbool(line, "proration", &proration);
+    return proration && jstr(line, "subscription_item") != NULL;
+}
+
+/* P and the '{...}' array literal of the prices of P's non-negative lines. */
+static int period_and_prices(event_ctx *ev, json_t *inv, int64_t *period_end, strbuf *prices) {
+    json_t *lines = jget(inv, "lines.data"), *line;
+    size_t i;
+    bool found = false;
+    json_array_foreach(lines, i, line) {
+        int64_t end;
+        if (is_subscription_line(line) && jint(line, "period.end", &end) &&
+            (!found || end > *period_end)) {
+            *period_end = end;
+            found = true;
+        }
+    }
+    if (!found) return -1;
+    strbuf_puts(prices, "{");
+    json_array_foreach(lines, i, line) {
+        int64_t end, amount = 0;
+        const char *price = line_price(line);
+        jint(line, "amount", &amount);
+        if (!is_subscription_line(line) || !jint(line, "period.end", &end) || end != *period_end ||
+            amount < 0 || price == NULL)
+            continue;
+        if (strpbrk(price, "\",{}\\ ")) return ev_fail(ev, "malformed price id"), -1;
+        strbuf_printf(prices, "%s%s", prices->len > 1 ? "," : "", price);
+    }
+    strbuf_puts(prices, "}");
+    return prices->oom ? -1 : 0;
+}
+
+static int resolve_invoice_user(event_ctx *ev, const char *customer, const char *sub) {
+    json_t *meta[2] = {jget(ev->object, "parent.subscription_details"),
+                       jget(ev->object, "subscription_details")};
+    return resolve_user(ev, customer, sub, meta, 2);
+}
+
+/* -------------------------------------------------------------- handlers -- */
+
+ev_outcome invoice_paid(event_ctx *ev) {
+    const char *id = jstr(ev->object, "id"), *customer = jstr(ev->object, "customer");
+    const char *sub = invoice_subscription(ev->object);
+    int64_t period_end = 0;
+    char end[24];
+    strbuf prices;
+    if (id == NULL) return ev_fail(ev, "invoice without an id");
+    if (sub == NULL) return ev_skip(ev, "invoice %s is not for a subscription", id);
+    strbuf_init(&prices);
+    ev_outcome out = EV_FAILED;
+    if (period_and_prices(ev, ev->object, &period_end, &prices) != 0) {
+        if (ev->error[0] == '\0') out = ev_skip(ev, "invoice %s has no subscription line", id);
+        goto done;
+    }
+    if (resolve_invoice_user(ev, customer, sub) != 0) goto done;
+    snprintf(end, sizeof(end), "%" PRId64, period_end);
+    const char *params[7] = {ev->user_id, sub, customer, id, prices.buf, end, ev->event_id};
+    if (ev_call(ev, "invoice_paid", "SELECT paystream.ps_invoice_paid($1, $2, $3, $4, $5, $6, $7)",
+                7, params) == 0)
+        out = EV_APPLIED;
+done:
+    strbuf_free(&prices);
+    return out;
+}
+
+ev_outcome invoice_payment_failed(event_ctx *ev) {
+    const char *id = jstr(ev->object, "id"), *customer = jstr(ev->object, "customer");
+    const char *sub = invoice_subscription(ev->object);
+    char created[24];
+    if (id == NULL) return ev_fail(ev, "invoice without an id");
+    if (sub == NULL) return ev_skip(ev, "invoice %s is not for a subscription", id);
+    if (resolve_invoice_user(ev, customer, sub) != 0) return EV_FAILED;
+    snprintf(created, sizeof(created), "%" PRId64, ev->created);
+    const char *params[5] = {ev->user_id, sub, customer, created, ev->event_id};
+    if (ev_call(ev, "subscription_past_due",
+                "SELECT paystream.ps_subscription_past_due($1, $2, $3, $4, $5)", 5, params) != 0)
+        return EV_FAILED;
+    return EV_APPLIED;
+}

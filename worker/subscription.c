@@ -1,0 +1,75 @@
+/* subscription.c - customer.subscription.created / .updated / .deleted.
+ *
+ * Reads the subscription's state in either API shape (period fields on the
+ * object before 2025-03-31.basil, on its items after) and hands it to
+ * ps_subscription_state, which keeps the newest state (SPEC 4). */
+#include "event.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- parse -- */
+
+typedef struct sub_state {
+    const char *id, *customer, *status, *price;
+    int64_t period_start, period_end, created;
+    bool has_start, has_end, has_created, cancel_at_period_end;
+} sub_state;
+
+static json_t *first_item(json_t *sub) {
+    json_t *items = jget(sub, "items.data");
+    return json_is_array(items) ? json_array_get(items, 0) : NULL;
+}
+
+static void parse_sub(json_t *sub, sub_state *s) {
+    json_t *item = first_item(sub);
+    memset(s, 0, sizeof(*s));
+    s->id = jstr(sub, "id");
+    s->customer = jstr(sub, "customer");
+    s->status = jstr(sub, "status");
+    s->price = item ? jstr(item, "price") : NULL;
+    if (s->price == NULL && item) s->price = jstr(item, "plan");
+    if (s->price == NULL) s->price = jstr(sub, "plan");
+    /* before basil: on the subscription; from basil on: on each item */
+    s->has_start = jint(sub, "current_period_start", &s->period_start) ||
+                   (item && jint(item, "current_period_start", &s->period_start));
+    s->has_end = jint(sub, "current_period_end", &s->period_end) ||
+                 (item && jint(item, "current_period_end", &s->period_end));
+    s->has_created = jint(sub, "created", &s->created);
+    jbool(sub, "cancel_at_period_end", &s->cancel_at_period_end);
+}
+
+/* -------------------------------------------------------------- handlers -- */
+
+ev_outcome subscription_changed(event_ctx *ev) {
+    sub_state s;
+    char start[24], end[24], created[24], ev_created[24];
+    parse_sub(ev->object, &s);
+    if (s.id == NULL || s.status == NULL)
+        return ev_fail(ev, "subscription object without id or status");
+    if (s.price == NULL) return ev_fail(ev, "subscription %s has no price on its first item", s.id);
+    if (strcmp(ev->type, "customer.subscription.deleted") == 0) s.status = "canceled";
+    if (resolve_user(ev, s.customer, s.id, NULL, 0) != 0) return EV_FAILED;
+    snprintf(start, sizeof(start), "%" PRId64, s.period_start);
+    snprintf(end, sizeof(end), "%" PRId64, s.period_end);
+    snprintf(created, sizeof(created), "%" PRId64, s.created);
+    snprintf(ev_created, sizeof(ev_created), "%" PRId64, ev->created);
+    const char *params[11] = {ev->user_id,
+                              s.id,
+                              s.customer,
+                              s.status,
+                              s.price,
+                              s.has_start ? start : NULL,
+                              s.has_end ? end : NULL,
+                              s.cancel_at_period_end ? "true" : "false",
+                              s.has_created ? created : NULL,
+                              ev_created,
+                              ev->event_id};
+    if (ev_call(ev, "subscription_state",
+                "SELECT paystream.ps_subscription_state($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+                " $11)",
+                11, params) != 0)
+        return EV_FAILED;
+    return EV_APPLIED;
+}
