@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "pg.h"
+#include "redis.h"
 
 #define EXIT_USAGE 2
 
@@ -16,10 +17,16 @@ int cmd_plans(const ps_config *cfg, int argc, char **argv);
 int cmd_balance(const ps_config *cfg, int argc, char **argv);
 int cmd_reconcile(const ps_config *cfg, int argc, char **argv);
 int cmd_verify_signature(const ps_config *cfg, int argc, char **argv);
+int cmd_events(const ps_config *cfg, int argc, char **argv);
+int cmd_dead(const ps_config *cfg, int argc, char **argv);
+int cmd_replay(const ps_config *cfg, int argc, char **argv);
 
 /* Helpers shared by the commands (ctl_util.c). */
 pg_conn *ctl_db_connect(const ps_config *cfg); /* prints a one-line error on failure */
 bool ctl_is_uuid(const char *s);
+redis_conn *ctl_redis_connect(const ps_config *cfg); /* prints a one-line error on failure */
+/* Print every row of r as `column: value` blocks, or a table with a header. */
+void ctl_print_rows(const pg_result *r, bool as_table);
 /* Print a one-line error "paystreamctl: <cmd>: <msg>" to stderr and return code. */
 int ctl_fail(int code, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

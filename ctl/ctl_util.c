@@ -37,3 +37,29 @@ bool ctl_is_uuid(const char *s) {
     }
     return true;
 }
+
+redis_conn *ctl_redis_connect(const ps_config *cfg) {
+    char err[512];
+    redis_conn *c = redis_open(cfg->redis_url, cfg->redis_timeout_ms, err, sizeof(err));
+    if (c == NULL) fprintf(stderr, "paystreamctl: PAYSTREAM_REDIS_URL: %s\n", err);
+    return c;
+}
+
+void ctl_print_rows(const pg_result *r, bool as_table) {
+    int rows = pg_nrows(r), cols = pg_ncols(r);
+    if (as_table) {
+        for (int j = 0; j < cols; j++)
+            printf("%s%s", j ? " | " : "  ", pg_colname(r, j));
+        printf("\n");
+    }
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < cols; j++) {
+            const char *v = pg_value(r, i, j);
+            if (as_table)
+                printf("%s%s", j ? " | " : "  ", v ? v : "");
+            else
+                printf("  %-14s %s\n", pg_colname(r, j), v ? v : "(null)");
+        }
+        if (as_table) printf("\n");
+    }
+}

@@ -31,10 +31,15 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = paystream, pg_temp AS $$
 DECLARE
     v_status text;
 BEGIN
-    INSERT INTO webhook_events (event_id, type, livemode, api_version, event_created, stream_id,
-                                status)
+    INSERT INTO webhook_events AS w (event_id, type, livemode, api_version, event_created,
+                                     stream_id, status)
     VALUES (p_event_id, p_type, p_livemode, p_api_version, p_created, p_stream_id, 'retrying')
-    ON CONFLICT (event_id) DO NOTHING;
+    ON CONFLICT (event_id) DO UPDATE
+       SET livemode = coalesce(w.livemode, EXCLUDED.livemode),
+           api_version = coalesce(w.api_version, EXCLUDED.api_version),
+           event_created = coalesce(w.event_created, EXCLUDED.event_created)
+     WHERE w.status NOT IN ('applied', 'skipped')
+       AND (w.livemode IS NULL OR w.event_created IS NULL);
     SELECT status INTO v_status FROM webhook_events WHERE event_id = p_event_id FOR UPDATE;
     RETURN v_status;
 END $$;
