@@ -1,0 +1,66 @@
+/* ingest.h - what the parts of paystream-ingest share.
+ *
+ * main.c owns the process (settings, signals, the loop), http.c the HTTP
+ * server (listeners, limits, TLS, routing, replies), webhook.c the POST
+ * handler (verify, envelope, XADD), metrics.c the counters and /metrics.
+ * Everything runs on one libevent loop in one thread. */
+#ifndef PS_INGEST_H
+#define PS_INGEST_H
+
+#include "config.h"
+#include "metrics.h"
+#include "redis_async.h"
+#include "stripe_sig.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct event_base;
+struct evhttp_request;
+typedef struct http_server http_server;
+
+typedef struct ingest {
+    ps_config cfg;
+    struct event_base *base;
+    redis_async *redis;
+    http_server *http;
+    sig_secrets secrets; /* replaced whole on SIGHUP */
+    metrics metrics;
+    unsigned inflight; /* requests waiting for Redis */
+    bool draining;     /* SIGTERM seen: no new connections, exit when inflight is 0 */
+} ingest;
+
+/* ---- main.c */
+/* Called by webhook.c whenever a request has been answered. */
+void ingest_request_done(ingest *in);
+/* Build the secret list from STRIPE_WEBHOOK_SECRET and PAYSTREAM_SECRET_FILE.
+ * 0, or -1 with a one-line reason naming the setting (never a secret). */
+int ingest_load_secrets(const ps_config *cfg, sig_secrets *out, char *err, size_t errlen);
+
+/* ---- http.c */
+/* Listen on every address of PAYSTREAM_LISTEN (SO_REUSEPORT), with TLS when
+ * both PAYSTREAM_TLS_CERT and _KEY are set. NULL and a one-line reason naming
+ * the setting in err. */
+http_server *http_server_new(ingest *in, char *err, size_t errlen);
+/* Close the listening sockets: with SO_REUSEPORT, sibling processes take the
+ * new connections. Connections already open are kept. */
+void http_server_stop_accepting(http_server *srv);
+/* Close every connection and free the server. Accepts NULL. Call after the
+ * loop has stopped and every request has been answered. */
+void http_server_free(http_server *srv);
+unsigned http_server_connections(const http_server *srv);
+/* Reply bytes not yet handed to the kernel, over all connections. */
+size_t http_server_unflushed(const http_server *srv);
+
+/* Send `status` with body {"error":"<code>"} (code is a fixed ASCII word). */
+void http_reply_error(ingest *in, struct evhttp_request *req, int status, const char *code);
+/* Send `status` with a JSON body (a NUL-terminated literal or built text). */
+void http_reply_json(ingest *in, struct evhttp_request *req, int status, const char *json);
+
+/* ---- webhook.c */
+/* POST on PAYSTREAM_WEBHOOK_PATH. Answers exactly once, maybe later. */
+void webhook_handle(ingest *in, struct evhttp_request *req);
+/* GET /readyz: 200 only when Redis answers a PING now. */
+void readyz_handle(ingest *in, struct evhttp_request *req);
+
+#endif

@@ -1,0 +1,133 @@
+/* metrics.c - counters and the Prometheus text exposition format 0.0.4
+ * (see metrics.h). Label values are fixed ASCII words, so nothing here needs
+ * escaping. Responses that libevent sends by itself (413 for an oversized
+ * body, 400 for a malformed request line or oversized headers) never reach
+ * our handlers and so are not in paystream_ingest_requests_total. */
+#include "metrics.h"
+
+#include <string.h>
+
+/* Upper bounds of the enqueue latency buckets, in seconds (+Inf is implied). */
+static const double lat_bounds[METRICS_LAT_BUCKETS - 1] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+
+void metrics_count_status(metrics *m, int status) {
+    if (status >= 0 && status < METRICS_MAX_STATUS) m->requests[status]++;
+}
+
+void metrics_count_verify(metrics *m, sig_result r) {
+    if ((int)r >= 0 && (int)r < METRICS_SIG_RESULTS) m->verify_failures[r]++;
+}
+
+void metrics_count_envelope(metrics *m, envelope_result r) {
+    if ((int)r >= 0 && (int)r < METRICS_ENV_RESULTS) m->envelope_failures[r]++;
+}
+
+void metrics_count_redis(metrics *m, ra_status s) {
+    if ((int)s >= 0 && (int)s < METRICS_RA_STATUSES) m->redis_errors[s]++;
+}
+
+void metrics_observe_enqueue(metrics *m, int64_t us) {
+    double s = (double)us / 1e6;
+    int i = 0;
+    while (i < METRICS_LAT_BUCKETS - 1 && s > lat_bounds[i])
+        i++;
+    m->latency_buckets[i]++;
+    m->latency_count++;
+    m->latency_sum += s;
+    m->enqueued++;
+}
+
+static void header(strbuf *out, const char *name, const char *type, const char *help) {
+    strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void render_requests(const metrics *m, strbuf *out) {
+    header(out, "paystream_ingest_requests_total", "counter",
+           "HTTP requests answered by paystream-ingest, by status code.");
+    for (int s = 100; s < METRICS_MAX_STATUS; s++)
+        if (m->requests[s] || s == 200)
+            strbuf_printf(out, "paystream_ingest_requests_total{code=\"%d\"} %llu\n", s,
+                          m->requests[s]);
+}
+
+/* Several sig_result values share one machine code: sum them per code. */
+static void render_verify(const metrics *m, strbuf *out) {
+    header(out, "paystream_ingest_verify_failures_total", "counter",
+           "Stripe-Signature verification failures, by reason.");
+    for (int r = 1; r < METRICS_SIG_RESULTS; r++) {
+        const char *code = sig_result_code((sig_result)r);
+        bool seen = false;
+        for (int q = 1; q < r; q++)
+            seen = seen || strcmp(sig_result_code((sig_result)q), code) == 0;
+        if (seen) continue;
+        unsigned long long n = 0;
+        for (int q = r; q < METRICS_SIG_RESULTS; q++)
+            if (strcmp(sig_result_code((sig_result)q), code) == 0) n += m->verify_failures[q];
+        strbuf_printf(out, "paystream_ingest_verify_failures_total{reason=\"%s\"} %llu\n", code, n);
+    }
+    header(out, "paystream_ingest_envelope_failures_total", "counter",
+           "Verified bodies that are not a Stripe event, by reason.");
+    for (int r = 1; r < METRICS_ENV_RESULTS; r++)
+        strbuf_printf(out, "paystream_ingest_envelope_failures_total{reason=\"%s\"} %llu\n",
+                      envelope_result_code((envelope_result)r), m->envelope_failures[r]);
+}
+
+static void render_latency(const metrics *m, strbuf *out) {
+    header(out, "paystream_ingest_enqueue_seconds", "histogram",
+           "Time from sending XADD to Redis acknowledging it.");
+    unsigned long long cum = 0;
+    for (int i = 0; i < METRICS_LAT_BUCKETS - 1; i++) {
+        cum += m->latency_buckets[i];
+        strbuf_printf(out, "paystream_ingest_enqueue_seconds_bucket{le=\"%g\"} %llu\n",
+                      lat_bounds[i], cum);
+    }
+    cum += m->latency_buckets[METRICS_LAT_BUCKETS - 1];
+    strbuf_printf(out, "paystream_ingest_enqueue_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
+    strbuf_printf(out, "paystream_ingest_enqueue_seconds_sum %.6f\n", m->latency_sum);
+    strbuf_printf(out, "paystream_ingest_enqueue_seconds_count %llu\n", m->latency_count);
+    header(out, "paystream_ingest_events_enqueued_total", "counter",
+           "Events acknowledged by Redis (answered 200).");
+    strbuf_printf(out, "paystream_ingest_events_enqueued_total %llu\n", m->enqueued);
+}
+
+static void render_redis(const metrics *m, const metrics_gauges *g, strbuf *out) {
+    header(out, "paystream_ingest_redis_errors_total", "counter",
+           "Redis commands that did not succeed, by outcome.");
+    for (int s = 1; s < METRICS_RA_STATUSES; s++)
+        strbuf_printf(out, "paystream_ingest_redis_errors_total{kind=\"%s\"} %llu\n",
+                      ra_status_name((ra_status)s), m->redis_errors[s]);
+    header(out, "paystream_ingest_redis_connected", "gauge",
+           "1 while the Redis connection is up and handshaken.");
+    strbuf_printf(out, "paystream_ingest_redis_connected %d\n", g->redis_ready ? 1 : 0);
+    header(out, "paystream_ingest_redis_connects_total", "counter",
+           "Redis connections established (the first one included).");
+    strbuf_printf(out, "paystream_ingest_redis_connects_total %llu\n", g->redis.connects);
+    header(out, "paystream_ingest_redis_disconnects_total", "counter",
+           "Established Redis connections lost or dropped after a timeout.");
+    strbuf_printf(out, "paystream_ingest_redis_disconnects_total %llu\n", g->redis.disconnects);
+}
+
+static void render_gauges(const metrics *m, const metrics_gauges *g, strbuf *out) {
+    header(out, "paystream_ingest_connections", "gauge", "Open client connections.");
+    strbuf_printf(out, "paystream_ingest_connections %u\n", g->connections);
+    header(out, "paystream_ingest_inflight_requests", "gauge",
+           "Webhook requests waiting for Redis to acknowledge.");
+    strbuf_printf(out, "paystream_ingest_inflight_requests %u\n", g->inflight);
+    header(out, "paystream_ingest_draining", "gauge", "1 after SIGTERM, while finishing requests.");
+    strbuf_printf(out, "paystream_ingest_draining %d\n", g->draining ? 1 : 0);
+    header(out, "paystream_ingest_secret_reloads_total", "counter",
+           "SIGHUP secret reloads, by result.");
+    strbuf_printf(out, "paystream_ingest_secret_reloads_total{result=\"ok\"} %llu\n",
+                  m->secret_reloads);
+    strbuf_printf(out, "paystream_ingest_secret_reloads_total{result=\"failed\"} %llu\n",
+                  m->secret_reload_failures);
+}
+
+void metrics_render(const metrics *m, const metrics_gauges *g, strbuf *out) {
+    render_requests(m, out);
+    render_verify(m, out);
+    render_latency(m, out);
+    render_redis(m, g, out);
+    render_gauges(m, g, out);
+}

@@ -1,0 +1,198 @@
+/* webhook.c - POST $PAYSTREAM_WEBHOOK_PATH (SPEC section 2) and /readyz.
+ *
+ * Verify the Stripe-Signature over the raw body, read the envelope, XADD the
+ * untouched body and answer 200 only from the XADD's reply callback, once
+ * Redis has acknowledged the entry. Every rejection answers a JSON
+ * {"error":"<code>"} and adds nothing to the stream. Signature checking
+ * itself is common/stripe_sig.c; the envelope is common/envelope.c. */
+#include "envelope.h"
+#include "ingest.h"
+#include "alloc.h"
+#include "log.h"
+#include "strbuf.h"
+#include "timeutil.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* A request waiting for Redis. Freed by its callback, which always comes. */
+typedef struct pending {
+    ingest *in;
+    struct evhttp_request *req;
+    int64_t sent_us;
+    char id[ENVELOPE_MAX_FIELD + 1]; /* event id, for the log line */
+} pending;
+
+/* "1.2.3.4:5678" of the client, for log lines. */
+static void peer_of(struct evhttp_request *req, char *buf, size_t len) {
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    char *host = NULL;
+    ev_uint16_t port = 0;
+    if (evcon) evhttp_connection_get_peer(evcon, &host, &port);
+    snprintf(buf, len, "%s:%u", host ? host : "?", (unsigned)port);
+}
+
+/* NULL when the signature is good; else the machine code, logged with an
+ * explanation an operator can act on. */
+static const char *check_signature(ingest *in, struct evhttp_request *req, const void *body,
+                                   size_t len) {
+    const char *header =
+        evhttp_find_header(evhttp_request_get_input_headers(req), "Stripe-Signature");
+    sig_detail d;
+    sig_result r =
+        sig_verify(header, body, len, &in->secrets, in->cfg.tolerance, (int64_t)time(NULL), &d);
+    if (r == SIG_OK) return NULL;
+    char why[512], peer[80];
+    sig_explain(r, &d, why, sizeof(why));
+    peer_of(req, peer, sizeof(peer));
+    metrics_count_verify(&in->metrics, r);
+    log_warn("webhook from %s rejected (%s): %s", peer, sig_result_code(r), why);
+    return sig_result_code(r);
+}
+
+/* NULL when the body is a Stripe event (env filled); else the machine code. */
+static const char *check_envelope(ingest *in, struct evhttp_request *req, const void *body,
+                                  size_t len, envelope *env) {
+    char detail[256], peer[80];
+    envelope_result r = envelope_parse(body, len, env, detail, sizeof(detail));
+    if (r == ENV_OK) return NULL;
+    peer_of(req, peer, sizeof(peer));
+    metrics_count_envelope(&in->metrics, r);
+    log_warn("webhook from %s correctly signed but not a Stripe event (%s): %s", peer,
+             envelope_result_code(r), detail);
+    return envelope_result_code(r);
+}
+
+static const char *redis_error_code(ra_status s) {
+    switch (s) {
+    case RA_ERR_TIMEOUT:
+        return "redis_timeout";
+    case RA_ERR_REPLY:
+        return "redis_error";
+    case RA_ERR_OOM:
+        return "out_of_memory";
+    default:
+        return "redis_unavailable";
+    }
+}
+
+/* XADD's reply: now, and only now, may the answer be 200. */
+static void on_enqueued(void *arg, const ra_result *res) {
+    pending *p = arg;
+    ingest *in = p->in;
+    char stream_id[64] = "";
+    log_ctx ctx = {.event_id = p->id, .stream_id = NULL};
+    in->inflight--;
+    if (res->status == RA_OK && res->str) {
+        snprintf(stream_id, sizeof(stream_id), "%.*s", (int)res->len, res->str);
+        ctx.stream_id = stream_id;
+        metrics_observe_enqueue(&in->metrics, time_mono_us() - p->sent_us);
+        log_ev_info(&ctx, "enqueued");
+        http_reply_json(in, p->req, 200, "{\"received\":true}");
+    } else {
+        metrics_count_redis(&in->metrics, res->status);
+        log_ev_warn(&ctx, "not enqueued, answered 503 (Stripe retries): Redis %s%s%.*s",
+                    ra_status_name(res->status), res->str ? ": " : "", res->str ? (int)res->len : 0,
+                    res->str ? res->str : "");
+        http_reply_error(in, p->req, 503, redis_error_code(res->status));
+    }
+    ps_free(p);
+    ingest_request_done(in);
+}
+
+/* XADD <stream> * id <evt> type <type> body <raw body> received <ms>.
+ * RA_OK: on_enqueued will answer. Otherwise nothing was sent. */
+static ra_status enqueue(ingest *in, struct evhttp_request *req, const void *body, size_t len,
+                         const envelope *env) {
+    pending *p = ps_calloc(1, sizeof(*p));
+    if (p == NULL) return RA_ERR_OOM;
+    p->in = in;
+    p->req = req;
+    str_copy(p->id, env->id, sizeof(p->id));
+    char received[24];
+    snprintf(received, sizeof(received), "%" PRId64, time_now_ms());
+    const char *argv[11] = {"XADD",    in->cfg.stream, "*",  "id",       env->id, "type",
+                            env->type, "body",         body, "received", received};
+    size_t lens[11];
+    for (int i = 0; i < 11; i++)
+        lens[i] = i == 8 ? len : strlen(argv[i]);
+    p->sent_us = time_mono_us();
+    ra_status s = redis_async_command(in->redis, on_enqueued, p, 11, argv, lens);
+    if (s != RA_OK) {
+        ps_free(p);
+        return s;
+    }
+    in->inflight++;
+    return RA_OK;
+}
+
+void webhook_handle(ingest *in, struct evhttp_request *req) {
+    envelope env = {0};
+    const char *code = NULL;
+    int status = 400;
+    struct evbuffer *buf = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(buf);
+    if (len > (size_t)in->cfg.max_body) { /* evhttp enforces it too; keep the promise here */
+        status = 413;
+        code = "body_too_large";
+        goto err;
+    }
+    const unsigned char *body = len ? evbuffer_pullup(buf, -1) : (const unsigned char *)"";
+    if (body == NULL) {
+        status = 503;
+        code = "out_of_memory";
+        goto err;
+    }
+    if ((code = check_signature(in, req, body, len)) != NULL) goto err;
+    if ((code = check_envelope(in, req, body, len, &env)) != NULL) goto err;
+    ra_status s = enqueue(in, req, body, len, &env);
+    if (s != RA_OK) {
+        metrics_count_redis(&in->metrics, s);
+        log_ev_warn(&(log_ctx){.event_id = env.id}, "not enqueued, answered 503: Redis %s",
+                    ra_status_name(s));
+        status = 503;
+        code = redis_error_code(s);
+        goto err;
+    }
+    goto done;
+err:
+    http_reply_error(in, req, status, code);
+done:
+    envelope_free(&env);
+}
+
+/* -------------------------------------------------------------- readyz -- */
+
+static void on_ping(void *arg, const ra_result *res) {
+    pending *p = arg;
+    ingest *in = p->in;
+    in->inflight--;
+    if (res->status == RA_OK && !in->draining)
+        http_reply_json(in, p->req, 200, "{\"status\":\"ready\"}");
+    else
+        http_reply_json(in, p->req, 503, "{\"status\":\"not_ready\",\"redis\":\"not answering\"}");
+    ps_free(p);
+    ingest_request_done(in);
+}
+
+void readyz_handle(ingest *in, struct evhttp_request *req) {
+    const char *ping[1] = {"PING"};
+    pending *p = NULL;
+    if (in->draining) {
+        http_reply_json(in, req, 503, "{\"status\":\"draining\"}");
+        return;
+    }
+    if (!redis_async_ready(in->redis) || (p = ps_calloc(1, sizeof(*p))) == NULL) goto err;
+    p->in = in;
+    p->req = req;
+    if (redis_async_command(in->redis, on_ping, p, 1, ping, NULL) != RA_OK) goto err;
+    in->inflight++;
+    return;
+err:
+    ps_free(p);
+    http_reply_json(in, req, 503, "{\"status\":\"not_ready\",\"redis\":\"down\"}");
+}
