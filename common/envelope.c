@@ -96,7 +96,7 @@ envelope_result envelope_parse(const void *body, size_t len, envelope *out, char
     envelope_result r;
     memset(out, 0, sizeof(*out));
     if (detail && detail_len) detail[0] = '\0';
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (root == NULL) {
         DETAIL("not JSON: %s at byte %d", jerr.text, jerr.position);
         r = ENV_NOT_JSON;
