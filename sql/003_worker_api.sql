@@ -208,6 +208,16 @@ BEGIN
     v_plan := _plan_for_price(p_price);
     PERFORM _customer_link(p_customer, p_user_id, p_event_id);
     IF NOT _subscription_attach(p_user_id, p_sub, p_customer, p_sub_created, p_event_id) THEN
+        -- dropping the event is right only when p_sub is known to be the older
+        -- one; when either `created` is still unknown (the row's subscription
+        -- came from an invoice or checkout), retry until its own
+        -- customer.subscription event has told us
+        SELECT * INTO v FROM subscriptions WHERE user_id = p_user_id;
+        IF p_sub_created IS NULL OR v.subscription_created IS NULL THEN
+            RAISE EXCEPTION 'subscription %: cannot tell yet whether it is newer than the user''s live subscription %; waiting for %''s customer.subscription event',
+                p_sub, v.stripe_subscription_id, v.stripe_subscription_id
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
         RETURN 'ignored: the user has a newer live subscription';
     END IF;
     SELECT * INTO v FROM subscriptions WHERE user_id = p_user_id;
