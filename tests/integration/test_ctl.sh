@@ -3,6 +3,7 @@
 # balance, reconcile (clean, then after a deliberately broken balance), and an
 # unreachable database. Every failure must be one line on stderr and a
 # non-zero exit. The ledger's SQL itself is tested by itest_ledger*.c.
+# shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 tmp=$(mktemp -d /tmp/paystream-test-ctl.XXXXXX)
@@ -52,7 +53,8 @@ one_line "plans without a subcommand"
 
 # --------------------------------------------------------------- migrate --
 
-nfiles=$(ls "$PAYSTREAM_SQL_DIR" | grep -Ec '^[0-9]{3}_.*\.sql$')
+nfiles=0
+for f in "$PAYSTREAM_SQL_DIR"/[0-9][0-9][0-9]_*.sql; do [ -e "$f" ] && nfiles=$((nfiles + 1)); done
 run migrate
 check "migrate exit status" 0 "$rc"
 check "migrate applies every file" "$nfiles" "$(printf '%s\n' "$out" | grep -c '^applied ')"
