@@ -78,6 +78,20 @@ stack_start_redis() {
     export PAYSTREAM_REDIS_URL="redis://127.0.0.1:$PS_REDIS_PORT/0"
 }
 
+# stack_restart_redis: start redis-server again on PS_REDIS_PORT, exactly as
+# stack_start_redis did (after a test stopped it, e.g. with SHUTDOWN NOSAVE).
+stack_restart_redis() {
+    redis-server --port "$PS_REDIS_PORT" --bind 127.0.0.1 --dir "$PS_STACK_DIR/redis" \
+        --daemonize yes --pidfile "$PS_STACK_DIR/redis.pid" --logfile "$PS_STACK_DIR/redis.log" \
+        --save '' --appendonly "${PS_REDIS_AOF:-no}" --appendfsync always \
+        --maxmemory-policy noeviction >/dev/null 2>&1
+    for _ in $(seq 1 50); do
+        redis-cli -p "$PS_REDIS_PORT" ping >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    stack_die "redis-server did not restart on port $PS_REDIS_PORT"
+}
+
 stack_start() {
     PS_STACK_DIR=$(mktemp -d /tmp/paystream-test.XXXXXX) || stack_die "mktemp failed"
     chmod 755 "$PS_STACK_DIR"
