@@ -53,10 +53,12 @@ ingest_wait_exit() {
 
 # ingest_start [VAR=value...]: start paystream-ingest with the test secret on a
 # free loopback port (overridable by the arguments); sets ING_PID, ING_PORT,
-# ING_URL (https when ING_SCHEME=https) and waits until /healthz answers. The log is $ING_DIR/ingest-N.log.
+# ING_URL (https when ING_SCHEME=https) and waits until /healthz answers.
+# ING_NEXT_PORT=P makes it listen on P (once). The log is $ING_DIR/ingest-N.log.
 ingest_start() {
     local i log
-    ING_PORT=$(stack_free_port)
+    ING_PORT=${ING_NEXT_PORT:-$(stack_free_port)}
+    ING_NEXT_PORT=
     ING_URL="${ING_SCHEME:-http}://127.0.0.1:$ING_PORT"
     log="$ING_DIR/ingest-${#ING_PIDS[@]}.log"
     env STRIPE_WEBHOOK_SECRET="$ING_SECRET" PAYSTREAM_LISTEN="127.0.0.1:$ING_PORT" \
