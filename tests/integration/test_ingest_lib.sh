@@ -54,14 +54,17 @@ ingest_wait_exit() {
 # ingest_start [VAR=value...]: start paystream-ingest with the test secret on a
 # free loopback port (overridable by the arguments); sets ING_PID, ING_PORT,
 # ING_URL (https when ING_SCHEME=https) and waits until /healthz answers.
-# ING_NEXT_PORT=P makes it listen on P (once). The log is $ING_DIR/ingest-N.log.
+# ING_NEXT_PORT=P makes it listen on P (once); ING_ENV_SECRET=0 leaves
+# STRIPE_WEBHOOK_SECRET unset. The log is $ING_DIR/ingest-N.log.
 ingest_start() {
     local i log
     ING_PORT=${ING_NEXT_PORT:-$(stack_free_port)}
     ING_NEXT_PORT=
     ING_URL="${ING_SCHEME:-http}://127.0.0.1:$ING_PORT"
     log="$ING_DIR/ingest-${#ING_PIDS[@]}.log"
-    env STRIPE_WEBHOOK_SECRET="$ING_SECRET" PAYSTREAM_LISTEN="127.0.0.1:$ING_PORT" \
+    local secret=(STRIPE_WEBHOOK_SECRET="$ING_SECRET")
+    [ "${ING_ENV_SECRET:-1}" = 0 ] && secret=(-u STRIPE_WEBHOOK_SECRET)
+    env "${secret[@]}" PAYSTREAM_LISTEN="127.0.0.1:$ING_PORT" \
         PAYSTREAM_STREAM="$ING_STREAM" PAYSTREAM_LOG=debug "$@" \
         "$PS_BIN_DIR/paystream-ingest" 2>"$log" &
     ING_PID=$!
@@ -106,7 +109,7 @@ sign() {
 # when HEADER is empty); prints "STATUS BODY"
 post() {
     local out="$ING_DIR/reply.$$" code
-    local args=(-s -o "$out" -w '%{http_code}' --data-binary "@$1" -H 'Content-Type: application/json')
+    local args=(-s -k -o "$out" -w '%{http_code}' --data-binary "@$1" -H 'Content-Type: application/json')
     [ -n "${2:-}" ] && args+=(-H "Stripe-Signature: $2")
     code=$(curl "${args[@]}" "$ING_URL/webhooks/stripe") || true
     echo "$code $(cat "$out" 2>/dev/null)"
