@@ -40,8 +40,8 @@ typedef enum {
  * valid JSON without duplicate keys; nesting depth is bounded by jansson, so
  * the work is linear in len. On ENV_OK *out is filled and owned by the
  * caller; otherwise *out is zeroed. detail (may be NULL) gets one line for a
- * log: where the JSON broke or which field is wrong. It never quotes the
- * body beyond the offending field's name. */
+ * log: where the JSON broke (jansson's message, which may quote the token
+ * it stopped at) or which field is wrong, never a field's value. */
 envelope_result envelope_parse(const void *body, size_t len, envelope *out, char *detail,
                                size_t detail_len);
 void envelope_free(envelope *e);

@@ -92,6 +92,7 @@ ingest_wait_ready() {
 # ("timeout" if it did not end). Not in a $(subshell): wait needs our child.
 ingest_stop() {
     local pid=${1:-$ING_PID}
+    # shellcheck disable=SC2034 # read by the test scripts
     ING_EXIT=0
     kill -TERM "$pid"
     ingest_wait_exit "$pid" 30 || { ING_EXIT=timeout; return; }

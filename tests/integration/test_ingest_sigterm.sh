@@ -36,7 +36,7 @@ ingest_start PAYSTREAM_REDIS_TIMEOUT_MS=3000
 ingest_wait_ready || check "ready" ready "not ready"
 export ING_URL
 
-find "$ING_DIR" -name 'evt_burst_*.json' | xargs -P 16 -n 1 bash -c 'post_one "$1"' _ &
+find "$ING_DIR" -name 'evt_burst_*.json' -print0 | xargs -0 -P 16 -n 1 bash -c 'post_one "$1"' _ &
 burst=$!
 for _ in $(seq 1 200); do [ "$(xlen)" -ge 60 ] && break; sleep 0.05; done
 # hold the next XADDs in Redis so that requests are in flight at SIGTERM
