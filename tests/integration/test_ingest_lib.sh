@@ -18,6 +18,8 @@ ING_PIDS=()
 ING_PID=
 ING_PORT=
 ING_URL=
+ING_EXIT=
+export ING_EXIT # set by ingest_stop, read by the test scripts
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
@@ -92,7 +94,6 @@ ingest_wait_ready() {
 # ("timeout" if it did not end). Not in a $(subshell): wait needs our child.
 ingest_stop() {
     local pid=${1:-$ING_PID}
-    # shellcheck disable=SC2034 # read by the test scripts
     ING_EXIT=0
     kill -TERM "$pid"
     ingest_wait_exit "$pid" 30 || { ING_EXIT=timeout; return; }
