@@ -72,10 +72,18 @@ static int parse_tcp(const char *rest, redis_url *u, char *err, size_t errlen) {
             return -1;
         }
         *close = '\0';
+        if (close[1] != '\0' && close[1] != ':') {
+            snprintf(err, errlen, "unexpected text after ']' in host");
+            return -1;
+        }
         u->host = ps_strdup(hostport + 1);
         if (close[1] == ':') portp = close + 2;
     } else {
         char *colon = strrchr(hostport, ':');
+        if (colon && memchr(hostport, ':', (size_t)(colon - hostport))) {
+            snprintf(err, errlen, "an IPv6 address must be in brackets: redis://[::1]:6379");
+            return -1;
+        }
         if (colon) {
             *colon = '\0';
             portp = colon + 1;

@@ -178,6 +178,9 @@ static void test_errors(void **state) {
     refused("redis://h:0", NULL);
     refused("redis://h:65536", NULL);
     refused("redis://h:port", NULL);
+    refused("redis://[::1]x", NULL);
+    refused("redis://[::1]6379", NULL);
+    refused("redis://::1:6379", NULL);
 }
 
 static void test_errors_never_show_the_password(void **state) {
