@@ -150,7 +150,7 @@ class Gen:
         s["total_details"] = {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0}
         return s
 
-    def subscription(self, u, plan, status, start, end, created, cancel=None):
+    def subscription(self, u, plan, status, start, end, cancel=None, latest=0):
         s = self.fixture("subscription")
         item = s["items"]["data"][0]
         item.update(id=u["item"], created=u["t0"], subscription=u["subscription"],
@@ -161,7 +161,7 @@ class Gen:
         s.update(id=u["subscription"], customer=u["customer"], created=u["sub_created"],
                  start_date=u["sub_created"], billing_cycle_anchor=u["sub_created"],
                  billing_cycle_anchor_config=None, status=status,
-                 metadata={"user_id": u["user"]}, latest_invoice=u["invoices"][0],
+                 metadata={"user_id": u["user"]}, latest_invoice=u["invoices"][latest],
                  cancel_at_period_end=False, cancel_at=None, canceled_at=None, ended_at=None,
                  trial_start=None, trial_end=None, pending_update=None, pause_collection=None,
                  next_pending_invoice_item_invoice=None, pending_invoice_item_interval=None,
@@ -294,7 +294,7 @@ def lifecycle(g, user, t0, cancel=True):
     e("checkout.session.completed",
       g.checkout(u, "subscription", t0 + 1, g.sid("cs", 58), metadata={"user_id": uid}),
       ts, "signup", uid)
-    e("customer.subscription.created", g.subscription(u, "basic", "incomplete", p1s, p1e, ts),
+    e("customer.subscription.created", g.subscription(u, "basic", "incomplete", p1s, p1e),
       ts, "signup", uid)
     inv1 = g.invoice(u, u["invoices"][0], "subscription_create", ts,
                      [g.line(u, u["invoices"][0], "basic", AMOUNTS["basic"], p1s, p1e, False,
@@ -302,7 +302,7 @@ def lifecycle(g, user, t0, cancel=True):
                      g.sid("ch", 24), g.sid("pi", 24))
     e("invoice.paid", inv1, ts, "signup", uid)
     e("invoice.payment_succeeded", inv1, ts, "signup", uid)
-    e("customer.subscription.updated", g.subscription(u, "basic", "active", p1s, p1e, ts),
+    e("customer.subscription.updated", g.subscription(u, "basic", "active", p1s, p1e),
       ts, "signup", uid, previous={"status": "incomplete"})
     # a credit pack
     tp = t0 + 3 * DAY
@@ -317,7 +317,7 @@ def lifecycle(g, user, t0, cancel=True):
     tu = t0 + 10 * DAY
     unused = -(AMOUNTS["basic"] * (p1e - tu) // PERIOD)
     remaining = AMOUNTS["pro"] * (p1e - tu) // PERIOD
-    e("customer.subscription.updated", g.subscription(u, "pro", "active", p1s, p1e, tu), tu,
+    e("customer.subscription.updated", g.subscription(u, "pro", "active", p1s, p1e, latest=1), tu,
       "upgrade", uid, previous={"items": {"data": [{"price": {"id": g.plans["basic"][1]}}]}})
     inv2 = g.invoice(u, u["invoices"][1], "subscription_update", tu,
                      [g.line(u, u["invoices"][1], "basic", unused, tu, p1e, True,
@@ -328,7 +328,7 @@ def lifecycle(g, user, t0, cancel=True):
     e("invoice.paid", inv2, tu + 1, "upgrade", uid)
     e("invoice.payment_succeeded", inv2, tu + 1, "upgrade", uid)
     # renewal: the next period
-    e("customer.subscription.updated", g.subscription(u, "pro", "active", p1e, p2e, p1e), p1e,
+    e("customer.subscription.updated", g.subscription(u, "pro", "active", p1e, p2e, latest=2), p1e,
       "renewal", uid, previous={"current_period_end": p1e} if not g.basil() else
       {"items": {"data": [{"current_period_end": p1e, "current_period_start": p1s}]}})
     inv3 = g.invoice(u, u["invoices"][2], "subscription_cycle", p1e,
@@ -344,7 +344,7 @@ def lifecycle(g, user, t0, cancel=True):
     if cancel:
         tc = p1e + 5 * DAY
         e("customer.subscription.deleted",
-          g.subscription(u, "pro", "canceled", p1e, p2e, tc, cancel=tc), tc, "cancel", uid)
+          g.subscription(u, "pro", "canceled", p1e, p2e, cancel=tc, latest=2), tc, "cancel", uid)
     return u
 
 
@@ -354,7 +354,7 @@ def poison(g, t0):
     u = new_user(g, str(uuid.UUID(int=g.rng.getrandbits(128), version=4)), t0)
     g.plans["unknown"] = ("plan", "price_1PgafmB7WZ01zgkWNoSuchPr", 0)
     g.event("customer.subscription.created",
-            g.subscription(u, "unknown", "active", t0, t0 + PERIOD, t0), t0, "unknown_price",
+            g.subscription(u, "unknown", "active", t0, t0 + PERIOD), t0, "unknown_price",
             u["user"])
     # a credit pack nobody defined
     u = new_user(g, str(uuid.UUID(int=g.rng.getrandbits(128), version=4)), t0)
@@ -434,7 +434,11 @@ def cmd_post(a):
     url = urllib.parse.urlsplit(a.url)
     conn = None
     posted = 0
+    retried = {}
+    start = time.monotonic()
     for ev in read_events(a.file, a.phase):
+        if a.rate:
+            time.sleep(max(0.0, start + posted / a.rate - time.monotonic()))
         body = ev["body"].encode()
         for attempt in range(a.retries + 1):
             headers = {"Content-Type": "application/json; charset=utf-8",
@@ -461,12 +465,15 @@ def cmd_post(a):
             if status not in (0, 502, 503, 504) or attempt == a.retries:
                 sys.exit("stripe_events: POST %s (%s) -> %s %s" % (ev["id"], ev["type"], status,
                                                                   text.strip()))
+            retried[status] = retried.get(status, 0) + 1
             time.sleep(min(2.0, 0.1 * 2 ** attempt))
         posted += 1
     if conn is not None:
         conn.close()
-    if a.verbose:
-        print("posted %d events" % posted, file=sys.stderr)
+    if a.verbose or retried:
+        print("posted %d events; retried: %s" % (posted, " ".join(
+            "%s×%d" % (st or "no-answer", n) for st, n in sorted(retried.items())) or "none"),
+            file=sys.stderr)
 
 
 def resp_cmd(*args):
@@ -510,6 +517,7 @@ def main():
     p.add_argument("--secret", required=True)
     p.add_argument("--phase", help="only these phases (comma-separated)")
     p.add_argument("--retries", type=int, default=30, help="retries of a 5xx or lost connection")
+    p.add_argument("--rate", type=float, help="events per second at most")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("file", nargs="?")
     r = sub.add_parser("resp", help="XADD commands in the Redis protocol, for redis-cli --pipe")

@@ -82,22 +82,30 @@ e2e_setup() {
 }
 
 # start_ingest: on a free loopback port, with a test secret (PAYSTREAM_TOLERANCE
-# left at its default); sets INGEST_URL once /readyz answers 200
+# left at its default); sets INGEST_URL once /readyz answers 200. A port that
+# looked free may be taken by the time ingest binds it: then another is tried.
 start_ingest() {
-    local port i
-    port=$(stack_free_port)
-    STRIPE_WEBHOOK_SECRET=$SECRET PAYSTREAM_LISTEN=127.0.0.1:$port \
-        "$PS_BIN_DIR/paystream-ingest" >>"$E2E_DIR/ingest.log" 2>&1 &
-    INGEST_PID=$!
-    E2E_PIDS+=("$INGEST_PID")
-    INGEST_URL="http://127.0.0.1:$port/webhooks/stripe"
-    for ((i = 0; i < 100; i++)); do
-        if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
-            "http://127.0.0.1:$port/readyz" 2>/dev/null; then
-            return 0
+    local port i try
+    for try in 1 2 3 4 5; do
+        port=$(stack_free_port)
+        STRIPE_WEBHOOK_SECRET=$SECRET PAYSTREAM_LISTEN=127.0.0.1:$port \
+            "$PS_BIN_DIR/paystream-ingest" >>"$E2E_DIR/ingest.log" 2>&1 &
+        INGEST_PID=$!
+        E2E_PIDS+=("$INGEST_PID")
+        INGEST_URL="http://127.0.0.1:$port/webhooks/stripe"
+        for ((i = 0; i < 100; i++)); do
+            if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
+                "http://127.0.0.1:$port/readyz" 2>/dev/null; then
+                return 0
+            fi
+            kill -0 "$INGEST_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$INGEST_PID" 2>/dev/null || ! tail -n 1 "$E2E_DIR/ingest.log" | grep -q "Address already in use"; then
+            break
         fi
-        kill -0 "$INGEST_PID" 2>/dev/null || break
-        sleep 0.1
+        e2e_wait_exit "$INGEST_PID" 5 || true
+        e2e_forget "$INGEST_PID"
     done
     echo "not ok - paystream-ingest not ready on port $port within 10 s"
     exit 1
@@ -129,11 +137,13 @@ stop_worker() {
 # gen ARGS...: stripe_events.py gen
 gen() { python3 "$EVENTS" gen --plans "$PLANS" "$@"; }
 
-# post FILE [PHASES]: sign and POST the events of FILE (only PHASES, if given)
+# post FILE [PHASES [OPTIONS...]]: sign and POST the events of FILE (only
+# PHASES, if given and not ""; OPTIONS go to stripe_events.py post)
 post() {
-    local args=(post --url "$INGEST_URL" --secret "$SECRET")
+    local args=(post --url "$INGEST_URL" --secret "$SECRET") file=$1
     [ -n "${2:-}" ] && args+=(--phase "$2")
-    python3 "$EVENTS" "${args[@]}" "$1"
+    shift $(($# < 2 ? $# : 2))
+    python3 "$EVENTS" "${args[@]}" "$@" "$file"
 }
 
 # distinct_ids FILE: how many distinct event ids FILE holds

@@ -25,9 +25,11 @@ start_ingest
 start_worker W1 PAYSTREAM_CONCURRENCY=2 PAYSTREAM_CLAIM_IDLE_MS=1500
 start_worker W2 PAYSTREAM_CONCURRENCY=2 PAYSTREAM_CLAIM_IDLE_MS=1500
 
-# post_bg FILE: post in the background (pid in POSTER)
+# post_bg FILE [OPTIONS...]: post in the background (pid in POSTER)
 post_bg() {
-    post "$1" >"$E2E_DIR/post-$(basename "$1").log" 2>&1 &
+    local f=$1
+    shift
+    post "$f" "" "$@" >"$E2E_DIR/post-$(basename "$f").log" 2>&1 &
     POSTER=$!
     E2E_PIDS+=("$POSTER")
 }
@@ -84,16 +86,19 @@ check_all "group destroyed" "$E2E_DIR/a.jsonl"
 # ------------------------------------------ 2. Redis restarted, data lost --
 next_set b
 before=$(done_events)
-post_bg "$E2E_DIR/b.jsonl"
-wait_done $((before + 150)) 120 || check "events applied before Redis restarts" yes no
+# at 200 events/s, so that posting goes on while Redis is down
+post_bg "$E2E_DIR/b.jsonl" --rate 200
+wait_done $((before + 100)) 120 || check "events applied before Redis restarts" yes no
 rcli SHUTDOWN NOSAVE >/dev/null 2>&1 || true
-sleep 1
 check "Redis is down" 1 "$(rcli PING >/dev/null 2>&1 && echo 0 || echo 1)"
+sleep 2
 redis-server --port "$PS_REDIS_PORT" --bind 127.0.0.1 --dir "$PS_STACK_DIR/redis" \
     --daemonize yes --pidfile "$PS_STACK_DIR/redis.pid" --logfile "$PS_STACK_DIR/redis.log" \
     --save '' --appendonly no --maxmemory-policy noeviction >/dev/null
 for _ in $(seq 1 50); do rcli PING >/dev/null 2>&1 && break; sleep 0.1; done
 post_wait
+check "ingest refused events while Redis was down (503), the poster's retries got through" yes \
+    "$(grep -qE 'retried: .*(503|no-answer)' "$E2E_DIR/post-b.jsonl.log" && echo yes || echo no)"
 # what was in the stream before the restart is gone: deliver everything again
 post "$E2E_DIR/a.jsonl"
 post "$E2E_DIR/b.jsonl"
@@ -113,6 +118,8 @@ stack_as_pg "$PS_PG_BIN/pg_ctl" -D "$PS_STACK_DIR/pg" -m immediate -w -t 60 \
 check "pg_ctl restart -m immediate while workers apply events" 0 "$rc"
 post_wait
 wait_drain "$total" 180
+check "the workers lost PostgreSQL mid-event and reconnected" yes \
+    "$(grep -q 'PostgreSQL connection lost' "$E2E_DIR"/worker-W*.log && echo yes || echo no)"
 check_all "PostgreSQL restarted" "$E2E_DIR/a.jsonl" "$E2E_DIR/b.jsonl" "$E2E_DIR/c.jsonl"
 stop_worker "$W1"
 stop_worker "$W2"
