@@ -110,7 +110,7 @@ typedef struct deduct_job {
     const char *user;
     int thread;
     pthread_barrier_t *start;
-    int ok, short_, errors;
+    int ok, refused, errors;
     char err[256];
 } deduct_job;
 
@@ -135,7 +135,7 @@ static void *deduct_main(void *arg) {
         if (strcmp(pg_value(r, 0, 0), "t") == 0)
             j->ok++;
         else
-            j->short_++;
+            j->refused++;
         pg_result_free(r);
     }
     pg_close(c);
@@ -160,18 +160,18 @@ static void test_deduct_concurrent_never_overdraws(void **state) {
         jobs[t] = (deduct_job){.url = url, .user = user, .thread = t, .start = &start};
         assert_int_equal(pthread_create(&th[t], NULL, deduct_main, &jobs[t]), 0);
     }
-    int ok = 0, short_ = 0;
+    int ok = 0, refused = 0;
     for (int t = 0; t < DEDUCT_THREADS; t++) {
         pthread_join(th[t], NULL);
         if (jobs[t].errors)
             fail_msg("thread %d: %d errors, first: %s", t, jobs[t].errors, jobs[t].err);
         ok += jobs[t].ok;
-        short_ += jobs[t].short_;
+        refused += jobs[t].refused;
     }
     pthread_barrier_destroy(&start);
     ps_free(url);
     assert_int_equal(ok, 3000);
-    assert_int_equal(short_, DEDUCT_THREADS * DEDUCT_CALLS - 3000);
+    assert_int_equal(refused, DEDUCT_THREADS * DEDUCT_CALLS - 3000);
     assert_balance(user, 0, 0);
     ledger_assert_consistent(user);
     assert_int_equal(db_long(ledger_su,
@@ -273,7 +273,7 @@ static void test_deduct_repeated_video(void **state) {
     db_async b;
     db_async_start(&b, NULL, LEDGER_APP_ROLE,
                    "SELECT paystream.deduct_credits($1, $2, 2, 'render')", 2, user, v2);
-    usleep(300 * 1000);
+    db_wait_lock_waiters(ledger_su, LEDGER_APP_ROLE, 1);
     assert_int_equal(atomic_load(&b.done), 0);
     db_must(ledger_app, "COMMIT", 0);
     db_async_join(&b);
@@ -498,22 +498,18 @@ static void test_history_pagination(void **state) {
     static const int want_rows[] = {5, 5, 2, 0};
     for (int page = 0; page < 4; page++) {
         pg_result *r = NULL;
-        if (db_run(ledger_app, &r,
-                   "SELECT id, created_at FROM paystream.get_credit_history($1, 5, $2::bigint)", 2,
-                   user, before[0] ? before : NULL) != 0)
+        if (db_run(ledger_app, &r, "SELECT id FROM paystream.get_credit_history($1, 5, $2::bigint)",
+                   2, user, before[0] ? before : NULL) != 0)
             fail_msg("%s", pg_errstr(ledger_app));
         assert_int_equal(pg_nrows(r), want_rows[page]);
         for (int i = 0; i < pg_nrows(r); i++) {
             if (pages[0]) strcat(pages, ",");
             strcat(pages, pg_value(r, i, 0));
-            if (i > 0) {
-                assert_true(atol(pg_value(r, i, 0)) < atol(pg_value(r, i - 1, 0)));
-                assert_true(strcmp(pg_value(r, i, 1), pg_value(r, i - 1, 1)) <= 0);
-            }
         }
         if (pg_nrows(r)) snprintf(before, sizeof(before), "%s", pg_value(r, pg_nrows(r) - 1, 0));
         pg_result_free(r);
     }
+    /* newest first, every row once, only this user's */
     assert_string_equal(pages, all);
     ps_free(all);
     const char *count_sql = "SELECT count(*) FROM paystream.get_credit_history($1, $2::int)";
@@ -521,7 +517,7 @@ static void test_history_pagination(void **state) {
     assert_int_equal(db_long(ledger_app, count_sql, 2, user, "-3"), 1);
     assert_int_equal(db_long(ledger_app, count_sql, 2, user, NULL), 12);
     assert_int_equal(db_long(ledger_app, count_sql, 2, nobody, "10"), 0);
-    /* the newest row is the last deduct; the other user's row is not there */
+    /* the newest row is the last deduct */
     assert_int_equal(
         db_long(ledger_app, "SELECT amount FROM paystream.get_credit_history($1, 1)", 1, user), -2);
     /* a user with 1,100 rows: NULL gives 50, 5000 is clamped to 1000 */
@@ -583,7 +579,7 @@ static void test_grant_reference_once(void **state) {
     db_must(ledger_app, sql, 4, user, "10", "overage", "support-ticket-4411");
     db_async b;
     db_async_start(&b, NULL, LEDGER_APP_ROLE, sql, 4, user, "10", "overage", "support-ticket-4411");
-    usleep(300 * 1000);
+    db_wait_lock_waiters(ledger_su, LEDGER_APP_ROLE, 1);
     assert_int_equal(atomic_load(&b.done), 0);
     db_must(ledger_app, "COMMIT", 0);
     db_async_join(&b);
@@ -591,7 +587,7 @@ static void test_grant_reference_once(void **state) {
     assert_balance(user, 0, 62);
     assert_int_equal(db_long(ledger_su,
                              "SELECT count(*) FROM paystream.credit_transactions WHERE reference"
-                             " LIKE 'promo-2026-spring:u8' OR reference = 'support-ticket-4411'",
+                             " IN ('promo-2026-spring:u8', 'support-ticket-4411')",
                              0),
                      2);
     ledger_assert_consistent(user);

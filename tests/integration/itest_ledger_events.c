@@ -341,49 +341,46 @@ static uint64_t splitmix(uint64_t *s) {
 /* The events of one scenario for run k: a fresh user and fresh Stripe ids,
  * since the ledger cannot be truncated. Returns the count. */
 static int oi_events(event *ev, int scenario, int k, char *user) {
-    char cus[32], sub[32], sub2[32], id[13][32];
+    char cus[32], sub[32], sub2[32], inv[3][32], cs[32], pi[32], ch[32], evt[13][32];
     db_uuid(user, 30UL + (unsigned long)scenario, (unsigned long)k);
     snprintf(cus, sizeof(cus), "cus_oi%d_%d", scenario, k);
     snprintf(sub, sizeof(sub), "sub_oi%d_%d", scenario, k);
     snprintf(sub2, sizeof(sub2), "sub_oi%d_%d_b", scenario, k);
-    for (int i = 0; i < 13; i++)
-        snprintf(id[i], sizeof(id[i]), "oi%d_%d_%d", scenario, k, i);
-#define SID(prefix, i) (snprintf(buf, sizeof(buf), "%s_%s", prefix, id[i]), buf)
-    char buf[64], inv[3][48], pi[48];
+    snprintf(cs, sizeof(cs), "cs_oi%d_%d", scenario, k);
+    snprintf(pi, sizeof(pi), "pi_oi%d_%d", scenario, k);
+    snprintf(ch, sizeof(ch), "ch_oi%d_%d", scenario, k);
     for (int i = 0; i < 3; i++)
-        snprintf(inv[i], sizeof(inv[i]), "in_%s", id[i]);
-    snprintf(pi, sizeof(pi), "pi_%s", id[0]);
+        snprintf(inv[i], sizeof(inv[i]), "in_oi%d_%d_%d", scenario, k, i);
+    for (int i = 0; i < 13; i++)
+        snprintf(evt[i], sizeof(evt[i]), "evt_oi%d_%d_%d", scenario, k, i);
     int n = 0;
     if (scenario == OI_TWO_SUBS) {
         /* sub A (basic) is canceled 10 days in; sub B (pro) starts after */
         long tb = T0 + 10L * 86400 + 60, pb = tb + 30L * 86400;
-        ev_checkout(&ev[n++], user, cus, sub, SID("evt", 0));
-        ev_state(&ev[n++], user, sub, cus, "active", PRICE_BASIC, T0, P1, T0, T0, SID("evt", 1));
-        ev_invoice(&ev[n++], user, sub, cus, inv[0], BASIC, P1, SID("evt", 2));
-        ev_state(&ev[n++], user, sub, cus, "canceled", PRICE_BASIC, T0, P1, T0, tb - 60,
-                 SID("evt", 3));
-        ev_checkout(&ev[n++], user, cus, sub2, SID("evt", 4));
-        ev_state(&ev[n++], user, sub2, cus, "active", PRICE_PRO, tb, pb, tb, tb, SID("evt", 5));
-        ev_invoice(&ev[n++], user, sub2, cus, inv[1], PRO, pb, SID("evt", 6));
-        ev_invoice(&ev[n++], user, sub2, cus, inv[1], PRO, pb, SID("evt", 7));
+        ev_checkout(&ev[n++], user, cus, sub, evt[0]);
+        ev_state(&ev[n++], user, sub, cus, "active", PRICE_BASIC, T0, P1, T0, T0, evt[1]);
+        ev_invoice(&ev[n++], user, sub, cus, inv[0], BASIC, P1, evt[2]);
+        ev_state(&ev[n++], user, sub, cus, "canceled", PRICE_BASIC, T0, P1, T0, tb - 60, evt[3]);
+        ev_checkout(&ev[n++], user, cus, sub2, evt[4]);
+        ev_state(&ev[n++], user, sub2, cus, "active", PRICE_PRO, tb, pb, tb, tb, evt[5]);
+        ev_invoice(&ev[n++], user, sub2, cus, inv[1], PRO, pb, evt[6]); /* invoice.paid */
+        ev_invoice(&ev[n++], user, sub2, cus, inv[1], PRO, pb, evt[7]); /* ...succeeded */
         return n;
     }
-    ev_checkout(&ev[n++], user, cus, sub, SID("evt", 0));
-    ev_state(&ev[n++], user, sub, cus, "active", PRICE_BASIC, T0, P1, T0, T0, SID("evt", 1));
-    ev_past_due(&ev[n++], user, sub, cus, T0 + 1800, SID("evt", 2));
-    ev_state(&ev[n++], user, sub, cus, "active", PRICE_PRO, T0, P1, T0, T0 + 3600, SID("evt", 3));
-    ev_invoice(&ev[n++], user, sub, cus, inv[0], BASIC, P1, SID("evt", 4)); /* invoice.paid */
-    ev_invoice(&ev[n++], user, sub, cus, inv[0], BASIC, P1, SID("evt", 5)); /* ...succeeded */
-    ev_invoice(&ev[n++], user, sub, cus, inv[1], BASIC_TO_PRO, P1, SID("evt", 6)); /* upgrade */
-    ev_state(&ev[n++], user, sub, cus, "active", PRICE_PRO, P1, P2, T0, P1 + 5, SID("evt", 7));
-    ev_invoice(&ev[n++], user, sub, cus, inv[2], PRO, P2, SID("evt", 8)); /* renewal */
-    ev_pack(&ev[n++], user, SID("cs", 0), "credits_100", NULL, pi, cus, SID("evt", 9));
-    ev_refund(&ev[n++], SID("ch", 0), pi, 1000, 400, SID("evt", 10));
-    ev_refund(&ev[n++], SID("ch", 0), pi, 1000, 700, SID("evt", 11));
+    ev_checkout(&ev[n++], user, cus, sub, evt[0]);
+    ev_state(&ev[n++], user, sub, cus, "active", PRICE_BASIC, T0, P1, T0, T0, evt[1]);
+    ev_past_due(&ev[n++], user, sub, cus, T0 + 1800, evt[2]);
+    ev_state(&ev[n++], user, sub, cus, "active", PRICE_PRO, T0, P1, T0, T0 + 3600, evt[3]);
+    ev_invoice(&ev[n++], user, sub, cus, inv[0], BASIC, P1, evt[4]);        /* invoice.paid */
+    ev_invoice(&ev[n++], user, sub, cus, inv[0], BASIC, P1, evt[5]);        /* ...succeeded */
+    ev_invoice(&ev[n++], user, sub, cus, inv[1], BASIC_TO_PRO, P1, evt[6]); /* upgrade */
+    ev_state(&ev[n++], user, sub, cus, "active", PRICE_PRO, P1, P2, T0, P1 + 5, evt[7]);
+    ev_invoice(&ev[n++], user, sub, cus, inv[2], PRO, P2, evt[8]); /* renewal */
+    ev_pack(&ev[n++], user, cs, "credits_100", NULL, pi, cus, evt[9]);
+    ev_refund(&ev[n++], ch, pi, 1000, 400, evt[10]); /* 40% refunded, */
+    ev_refund(&ev[n++], ch, pi, 1000, 700, evt[11]); /* then 70% in all */
     if (scenario == OI_ONE_SUB_CANCELED)
-        ev_state(&ev[n++], user, sub, cus, "canceled", PRICE_PRO, P1, P2, T0, P1 + 86400,
-                 SID("evt", 12));
-#undef SID
+        ev_state(&ev[n++], user, sub, cus, "canceled", PRICE_PRO, P1, P2, T0, P1 + 86400, evt[12]);
     return n;
 }
 
@@ -408,12 +405,13 @@ static int oi_apply(const event *ev, const int *order, int n, char *log, size_t 
         used += (size_t)snprintf(log + used, used < loglen ? loglen - used : 0, "%s%d%s",
                                  used ? " " : "", i, retry ? "(retry)" : "");
         ps_free(out);
-        if (retry && tail < (int)(sizeof(queue) / sizeof(queue[0]))) {
-            queue[tail++] = i;
-            stuck++;
-        } else {
+        if (!retry) {
             stuck = 0;
+            continue;
         }
+        if (tail == (int)(sizeof(queue) / sizeof(queue[0]))) fail_msg("retry queue full: %s", log);
+        queue[tail++] = i;
+        stuck++;
     }
     return tail - head;
 }

@@ -212,6 +212,20 @@ void db_async_join(db_async *a) {
     if (a->rc != 0) fail_msg("%s\n  in: %s", a->err, a->sql);
 }
 
+void db_wait_lock_waiters(pg_conn *c, const char *role, int n) {
+    char want[16];
+    snprintf(want, sizeof(want), "%d", n);
+    for (int i = 0; i < 1000; i++) {
+        long waiting = db_long(c,
+                               "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND"
+                               " wait_event_type = 'Lock'",
+                               1, role);
+        if (waiting >= n) return;
+        usleep(10 * 1000);
+    }
+    fail_msg("no %d session(s) of %s waiting for a lock after 10 s", n, role);
+}
+
 void db_uuid(char out[37], unsigned long hi, unsigned long lo) {
     snprintf(out, 37, "%08lx-%04lx-4%03lx-8%03lx-%012lx", hi & 0xffffffffUL, (hi >> 32) & 0xffffUL,
              (lo >> 48) & 0xfffUL, (lo >> 36) & 0xfffUL, lo & 0xfffffffffUL);

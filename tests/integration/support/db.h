@@ -66,6 +66,10 @@ void db_async_start(db_async *a, pthread_barrier_t *start, const char *role, con
                     int nparams, ...);
 void db_async_join(db_async *a);
 
+/* Wait until `n` sessions of `role` are waiting for a lock (pg_stat_activity,
+ * seen through c, a superuser); fails the test after 10 seconds. */
+void db_wait_lock_waiters(pg_conn *c, const char *role, int n);
+
 /* A well-formed UUID text (36 chars + NUL) made from two numbers, so tests
  * can name users and videos deterministically: db_uuid(buf, 7, 42). */
 void db_uuid(char out[37], unsigned long hi, unsigned long lo);
