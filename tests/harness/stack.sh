@@ -23,10 +23,13 @@ stack_as_pg() {
 }
 
 stack_free_port() {
+    # a port no socket on this machine uses locally, listening or connected;
+    # the caller still retries, since another process may take it meanwhile
     local p
-    for _ in $(seq 1 50); do
+    for _ in $(seq 1 100); do
         p=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
+        if [ -z "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ] &&
+            ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
             echo "$p"
             return 0
         fi
