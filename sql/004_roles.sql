@@ -20,7 +20,10 @@ REVOKE ALL ON SCHEMA paystream FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA paystream FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA paystream FROM PUBLIC;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA paystream FROM PUBLIC;
-ALTER DEFAULT PRIVILEGES IN SCHEMA paystream REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+-- functions later migrations create (as this role) are not executable by
+-- PUBLIC either: PostgreSQL's default is a global grant, so revoke it globally
+-- for the migrating role (a per-schema REVOKE cannot remove a global default)
+ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA paystream TO paystream_worker, paystream_app;
 
