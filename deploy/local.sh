@@ -88,7 +88,7 @@ start_paystream() {
 
 demo() {
     local user=$1
-    if [ -x "$BIN/paystreamctl" ] && "$BIN/paystreamctl" --help | grep -q '^  trigger'; then
+    if [ -x "$BIN/paystreamctl" ] && grep -q '^  trigger' <<<"$("$BIN/paystreamctl" --help)"; then
         "$BIN/paystreamctl" trigger lifecycle --url "http://127.0.0.1:$INGEST_PORT/webhooks/stripe" \
             --user "$user" --secret "$(cat "$SECRET_FILE")"
     else

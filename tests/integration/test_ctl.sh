@@ -24,7 +24,7 @@ one_line() {
 
 # has NAME TEXT PATTERN: TEXT matches the extended regex PATTERN
 has() {
-    if printf '%s\n' "$2" | grep -Eq -- "$3"; then check "$1" yes yes; else
+    if grep -Eq -- "$3" <<<"$2"; then check "$1" yes yes; else
         check "$1" "matches /$3/" "$2"
     fi
 }
