@@ -65,7 +65,7 @@ pg_conn *pg_connect(const char *url, char *err, size_t errlen) {
     return c;
 }
 
-pg_conn *pg_connect_retry(const char *url, volatile sig_atomic_t *stop) {
+pg_conn *pg_connect_retry(const char *url, const volatile sig_atomic_t *stop) {
     char err[256];
     for (unsigned attempt = 0; stop == NULL || !*stop; attempt++) {
         pg_conn *c = pg_connect(url, err, sizeof(err));

@@ -20,7 +20,7 @@ enum { PG_OK = 0, PG_ERR_CONNECT, PG_ERR_QUERY, PG_ERR_LOST, PG_ERR_OOM };
 /* One attempt. On failure returns NULL and a one-line reason in err. */
 pg_conn *pg_connect(const char *url, char *err, size_t errlen);
 /* Keep trying with backoff until connected or *stop becomes non-zero. */
-pg_conn *pg_connect_retry(const char *url, volatile sig_atomic_t *stop);
+pg_conn *pg_connect_retry(const char *url, const volatile sig_atomic_t *stop);
 void pg_close(pg_conn *c);
 /* Re-open a lost connection once; 0 on success. */
 int pg_reconnect(pg_conn *c);

@@ -15,7 +15,7 @@
 
 #define MIGRATE_LOCK_KEY "7310868421669316973" /* "paystrm" as a bigint-ish constant */
 #define MAX_MIGRATIONS   512
-#define MAX_SQL_BYTES    (4 * 1024 * 1024)
+#define MAX_SQL_BYTES    ((size_t)4 << 20)
 
 static const char *sql_dir(int argc, char **argv) {
     for (int i = 1; i + 1 < argc; i++)

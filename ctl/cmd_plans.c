@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PLANS_MAX_BYTES (1024 * 1024)
+#define PLANS_MAX_BYTES ((size_t)1 << 20)
 
 typedef struct plan_line {
     const char *kind, *id, *price, *credits, *name;
