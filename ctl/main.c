@@ -5,6 +5,7 @@
  * commands themselves live in cmd_*.c. */
 #include "commands.h"
 #include "log.h"
+#include "trigger.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +34,9 @@ static const ctl_command commands[] = {
     {"verify-signature", cmd_verify_signature,
      "verify-signature --header H [--secret S] [--now T] [--tolerance S] < body",
      "say exactly why a Stripe-Signature header does or does not verify"},
+    {"trigger", cmd_trigger,
+     "trigger SCENARIO --url URL [--user UUID] [--secret S] [--api-version V]",
+     "send signed, realistic Stripe events to a running ingest (trigger --help: scenarios)"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
