@@ -106,14 +106,14 @@ static const char *flag_value(int argc, char **argv, int *i, const char *name) {
     size_t n = strlen(name);
     if (strncmp(argv[*i], name, n) != 0) return NULL;
     if (argv[*i][n] == '=') return argv[*i] + n + 1;
-    if (argv[*i][n] == '\0' && *i + 1 < argc) return argv[++*i];
-    return NULL;
+    if (argv[*i][n] != '\0' || *i + 1 >= argc || argv[*i + 1] == NULL) return NULL;
+    return argv[++*i];
 }
 
 static int parse_args(int argc, char **argv, trig_args *a) {
     const char *v;
     memset(a, 0, sizeof(*a));
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc && argv[i] != NULL; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             a->help = true;
         else if ((v = flag_value(argc, argv, &i, "--url")) != NULL)
