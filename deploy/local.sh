@@ -88,13 +88,8 @@ start_paystream() {
 
 demo() {
     local user=$1
-    if [ -x "$BIN/paystreamctl" ] && grep -q '^  trigger' <<<"$("$BIN/paystreamctl" --help)"; then
-        "$BIN/paystreamctl" trigger lifecycle --url "http://127.0.0.1:$INGEST_PORT/webhooks/stripe" \
-            --user "$user" --secret "$(cat "$SECRET_FILE")"
-    else
-        STRIPE_WEBHOOK_SECRET=$(cat "$SECRET_FILE") python3 "$ROOT/tests/events/stripe_events.py" \
-            lifecycle --user "$user" --post "http://127.0.0.1:$INGEST_PORT/webhooks/stripe"
-    fi
+    "$BIN/paystreamctl" trigger lifecycle --url "http://127.0.0.1:$INGEST_PORT/webhooks/stripe" \
+        --user "$user" --secret "$(cat "$SECRET_FILE")"
     for _ in $(seq 1 100); do
         [ "$(redis-cli -p "$REDIS_PORT" XPENDING paystream:events paystream | head -1)" = 0 ] &&
             [ "$(redis-cli -p "$REDIS_PORT" XINFO GROUPS paystream:events | grep -A1 '^lag$' | tail -1)" = 0 ] && break
@@ -115,7 +110,7 @@ up() {
     "$BIN/paystreamctl" plans load deploy/plans.example
     start_paystream
     local user=${PAYSTREAM_DEMO_USER:-$(cat /proc/sys/kernel/random/uuid)}
-    say "demo: the lifecycle of user $user (subscription, credit pack, upgrade, renewal, refund, cancellation)"
+    say "demo: the lifecycle of user $user (subscription, credit pack, renewal, upgrade, refund, cancellation)"
     demo "$user"
     "$BIN/paystreamctl" balance "$user" --history 20
     "$BIN/paystreamctl" reconcile
