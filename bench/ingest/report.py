@@ -81,6 +81,8 @@ def main():
             "cpu_redis": med(mx, "redis_cpu_pct"),
             "cpu_wrk": med(mx, "wrk_cpu_pct"),
             "cpu_other": med(mx, "other_cpu_pct"),
+            "cpu_softirq": med(mx, "softirq_cpu_pct"),
+            "cpu_steal": med(mx, "steal_cpu_pct"),
             "other_max": max((r.get("other_cpu_pct", 0) for r in mx), default=0),
             "rss_idle": mib(idle.get("rss_kib")),
             "rss_many": mib(many.get("rss_kib")),
@@ -91,7 +93,7 @@ def main():
             "xlen": [(r.get("xlen_delta"), r.get("ok")) for r in mx if "xlen_delta" in r],
         }
 
-    print("| server | 2xx req/s (median; runs) | p50 ms | p99 ms | p99.9 ms | CPU % server / redis / wrk / other | "
+    print("| server | 2xx req/s (median; runs) | p50 ms | p99 ms | p99.9 ms | CPU % server / redis / wrk / softirq / other | "
           "RSS idle MiB | RSS with 1,000 conns MiB (peak) | req/s with 1,000 conns |")
     print("|---|---|---|---|---|---|---|---|---|")
     for s in SERVERS:
@@ -99,7 +101,7 @@ def main():
             continue
         x = S[s]
         runs = ", ".join(f"{v:.0f}" for v in x["rps_all"])
-        cpu = f"{fmt(x['cpu_srv'], '.0f')} / {fmt(x['cpu_redis'], '.0f')} / {fmt(x['cpu_wrk'], '.0f')} / {fmt(x['cpu_other'], '.0f')}"
+        cpu = f"{fmt(x['cpu_srv'], '.0f')} / {fmt(x['cpu_redis'], '.0f')} / {fmt(x['cpu_wrk'], '.0f')} / {fmt(x['cpu_softirq'], '.0f')} / {fmt(x['cpu_other'], '.0f')}"
         print(f"| {LABEL[s]} | {x['rps']:.0f} ({runs}) | {fmt(x['p50'], '.2f')} | {fmt(x['p99'], '.2f')} | "
               f"{fmt(x['p999'], '.2f')} | {cpu} | {fmt(x['rss_idle'], '.1f')} | "
               f"{fmt(x['rss_many'], '.1f')} ({fmt(x['hwm'], '.1f')}) | {fmt(x['rps_many'], '.0f')} |")
@@ -116,14 +118,18 @@ def main():
             notes.append(f"{LABEL[s]}: {S[s]['fds_many']:.0f} open file descriptors sampled during the "
                          f"1,000-connection run")
     noisy = [LABEL[s] for s in SERVERS if s in S and S[s]["other_max"] > 15]
+    steal = max((r.get("steal_cpu_pct", 0) for s in SERVERS for r in by[s].get("max", [])), default=0)
+    if steal > 5:
+        notes.append(f"the hypervisor took up to {steal:.0f}% of a core (steal) during some runs")
     for r in by["paystream"].get("half", []):
         if r.get("other_cpu_pct", 0) > 15 and "paystream half load" not in noisy:
             noisy.append("paystream half load")
     if noisy:
-        notes.append("NOISY: more than 15% of a core went to something other than server, redis and wrk "
+        notes.append("NOISY: other processes took more than 15% of a core (besides server, redis, wrk "
+                     "and the loopback softirqs) "
                      f"during some runs of: {', '.join(noisy)}; rerun on a quiet machine")
     else:
-        notes.append("quiet machine: at most 15% of a core went elsewhere than server, redis and wrk in every run")
+        notes.append("quiet machine: other processes took at most 15% of a core in every run")
     for n in notes:
         print(f"- {n}")
 
