@@ -101,6 +101,29 @@ static int parse_entries(const redis_reply *arr, stream_batch *out) {
     return 0;
 }
 
+/* Run a command whose reply is an array of entries (XCLAIM, XRANGE). */
+static int cmd_entries(redis_conn *c, int argc, const char **argv, stream_batch *out) {
+    redis_reply *r = NULL;
+    memset(out, 0, sizeof(*out));
+    if (cmd(c, &r, argc, argv) != 0) return -1;
+    int rc = parse_entries(r, out);
+    redis_reply_free(r);
+    return rc;
+}
+
+/* A string reply into a 64-byte id buffer ("" when absent or too long). */
+static void copy_id(const redis_reply *r, char *id) {
+    size_t n = 0;
+    const char *s = r ? redis_reply_str(r, &n) : NULL;
+    if (id == NULL) return;
+    if (s && n < 64) {
+        memcpy(id, s, n);
+        id[n] = '\0';
+    } else {
+        id[0] = '\0';
+    }
+}
+
 int stream_read_group(redis_conn *c, const char *stream, const char *group, const char *consumer,
                       const char *from, long count, long block_ms, stream_batch *out) {
     char countbuf[24], blockbuf[24];
@@ -131,12 +154,9 @@ int stream_autoclaim(redis_conn *c, const char *stream, const char *group, const
     memset(out, 0, sizeof(*out));
     if (cmd(c, &r, 8, argv) != 0) return -1;
     /* [next-cursor, [entries...], [deleted ids...]] */
-    size_t n;
-    const char *next = redis_reply_str(redis_reply_at(r, 0), &n);
-    if (next && n < 64) {
-        memcpy(cursor, next, n);
-        cursor[n] = '\0';
-    }
+    char next[64];
+    copy_id(redis_reply_at(r, 0), next);
+    if (next[0]) str_copy(cursor, next, 64);
     int rc = parse_entries(redis_reply_at(r, 1), out);
     redis_reply_free(r);
     return rc;
@@ -145,12 +165,7 @@ int stream_autoclaim(redis_conn *c, const char *stream, const char *group, const
 int stream_claim(redis_conn *c, const char *stream, const char *group, const char *consumer,
                  const char *id, stream_batch *out) {
     const char *argv[] = {"XCLAIM", stream, group, consumer, "0", id};
-    redis_reply *r = NULL;
-    memset(out, 0, sizeof(*out));
-    if (cmd(c, &r, 6, argv) != 0) return -1;
-    int rc = parse_entries(r, out);
-    redis_reply_free(r);
-    return rc;
+    return cmd_entries(c, 6, argv, out);
 }
 
 long stream_deliveries(redis_conn *c, const char *stream, const char *group, const char *id) {
@@ -176,18 +191,6 @@ int stream_ack(redis_conn *c, const char *stream, const char *group, const char 
     int rc = cmd(c, NULL, (int)(n + 3), argv);
     ps_free(argv);
     return rc;
-}
-
-static void copy_id(const redis_reply *r, char *new_id) {
-    size_t n;
-    const char *s = redis_reply_str(r, &n);
-    if (new_id == NULL) return;
-    if (s && n < 64) {
-        memcpy(new_id, s, n);
-        new_id[n] = '\0';
-    } else {
-        new_id[0] = '\0';
-    }
 }
 
 int stream_add(redis_conn *c, const char *stream, const char *event_id, const char *type,
@@ -241,12 +244,7 @@ int stream_range(redis_conn *c, const char *stream, const char *from, const char
     char countbuf[24];
     snprintf(countbuf, sizeof(countbuf), "%ld", count);
     const char *argv[] = {"XRANGE", stream, from, to, "COUNT", countbuf};
-    redis_reply *r = NULL;
-    memset(out, 0, sizeof(*out));
-    if (cmd(c, &r, 6, argv) != 0) return -1;
-    int rc = parse_entries(r, out);
-    redis_reply_free(r);
-    return rc;
+    return cmd_entries(c, 6, argv, out);
 }
 
 int stream_delete(redis_conn *c, const char *stream, const char *id) {
@@ -269,14 +267,8 @@ static int group_floor(redis_conn *c, const char *stream, const char *group, cha
     const char *pend[] = {"XPENDING", stream, group};
     redis_reply *r = NULL;
     if (cmd(c, &r, 3, pend) != 0) return -1;
-    size_t n;
-    const char *oldest = redis_reply_int(redis_reply_at(r, 0)) > 0
-                             ? redis_reply_str(redis_reply_at(r, 1), &n)
-                             : NULL;
-    if (oldest && n < 64) {
-        memcpy(floor_id, oldest, n);
-        floor_id[n] = '\0';
-    }
+    bool oldest = redis_reply_int(redis_reply_at(r, 0)) > 0;
+    if (oldest) copy_id(redis_reply_at(r, 1), floor_id);
     redis_reply_free(r);
     const char *info[] = {"XINFO", "GROUPS", stream};
     if (cmd(c, &r, 3, info) != 0) return -1;
