@@ -187,6 +187,17 @@ def main():
     print()
     print(f"Targets met: {sum(verdicts)}/{len(verdicts)}")
 
+    # one machine-readable line per server and for the half-load runs (read by bench/run)
+    for s in (s for s in SERVERS if s in S):
+        x = S[s]
+        print(f"RESULT ingest server={s} rps={x['rps']:.0f} rps_min={min(x['rps_all']):.0f} "
+              f"rps_max={max(x['rps_all']):.0f} p50_ms={fmt(x['p50'], '.2f')} p99_ms={fmt(x['p99'], '.2f')} "
+              f"p999_ms={fmt(x['p999'], '.2f')} runs={x['runs']} other_cpu_max={x['other_max']:.0f}")
+    if half:
+        print(f"RESULT ingest server=paystream phase=half rps={med(half, 'rps_ok'):.0f} "
+              f"p50_ms={ms(med(half, 'p50_us')):.2f} p99_ms={ms(med(half, 'p99_us')):.2f} "
+              f"p999_ms={ms(med(half, 'p999_us')):.2f} runs={len(half)}")
+
 
 if __name__ == "__main__":
     main()
