@@ -131,7 +131,7 @@ static ra_status enqueue(ingest *in, struct evhttp_request *req, const void *bod
 }
 
 void webhook_handle(ingest *in, struct evhttp_request *req) {
-    envelope env = {0};
+    envelope env;
     const char *code = NULL;
     int status = 400;
     struct evbuffer *buf = evhttp_request_get_input_buffer(req);
@@ -158,11 +158,9 @@ void webhook_handle(ingest *in, struct evhttp_request *req) {
         code = redis_error_code(s);
         goto err;
     }
-    goto done;
+    return;
 err:
     http_reply_error(in, req, status, code);
-done:
-    envelope_free(&env);
 }
 
 /* -------------------------------------------------------------- readyz -- */
