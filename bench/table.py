@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""table.py - bench/run's one table, from what the part scripts printed.
+
+Reads OUT/ingest.out, OUT/worker.*.out, OUT/e2e.out, OUT/deduct.out (each part's
+stdout; the machine-readable lines start with "RESULT <part> k=v ...") and
+OUT/meta (k=v lines bench/run wrote: load averages, settings). bench/worker/run
+is read either from its RESULT lines or, failing those, from its text table.
+
+  table.py OUT                 print the table (Markdown) and the notes under it
+  table.py OUT --worker-max    print "<events/s> <processes>" of the fastest worker row
+"""
+import os
+import re
+import statistics
+import sys
+
+TARGETS = {"node": 5.0, "bare": 0.8, "worker": 3.0, "e2e_p99_ms": 50.0, "deduct": 0.9}
+
+
+def results(path, part):
+    """the k=v dicts of a file's "RESULT <part>" lines"""
+    rows = []
+    if os.path.exists(path):
+        for line in open(path, errors="replace"):
+            w = line.split()
+            if len(w) >= 2 and w[0] == "RESULT" and w[1] == part:
+                rows.append(dict(x.split("=", 1) for x in w[2:] if "=" in x))
+    return rows
+
+
+def worker_samples(out):
+    """[(processes, events/s, pgbench tps)], one per process count and script run"""
+    samples = []
+    for name in sorted(os.listdir(out)):
+        if not re.fullmatch(r"worker\.\d+(\.\d+)?\.out", name):
+            continue
+        path = os.path.join(out, name)
+        rows = results(path, "worker")
+        if rows:
+            samples += [(int(r["procs"]), float(r["events_per_s"]), float(r["anchor_tps"])) for r in rows]
+            continue
+        text = open(path, errors="replace").read()
+        tps = re.search(r"^pgbench, .*?(\d+)\s+100%$", text, re.M)
+        for m in re.finditer(r"^(\d+) worker process(?:es)? .*?\s(\d+)\s+\d+%$", text, re.M):
+            if tps:
+                samples.append((int(m.group(1)), float(m.group(2)), float(tps.group(1))))
+    return samples
+
+
+def worker_rows(out):
+    """{processes: (median events/s, median tps, median ratio, [events/s of each run])}"""
+    by = {}
+    for procs, eps, tps in worker_samples(out):
+        by.setdefault(procs, []).append((eps, tps))
+    med = statistics.median
+    return {p: (med(e for e, _ in s), med(t for _, t in s), med(e / t for e, t in s), [e for e, _ in s])
+            for p, s in sorted(by.items())}
+
+
+def num(d, k):
+    try:
+        return float(d[k])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def f(v, spec=".0f"):
+    return "-" if v is None else format(v, spec)
+
+
+def ratio(a, b):
+    return None if a is None or not b else a / b
+
+
+def verdict(value, target, higher_is_better=True):
+    if value is None:
+        return "-"
+    ok = value >= target if higher_is_better else value <= target
+    return "met" if ok else "**missed**"
+
+
+def spread(vals):
+    """(max - min) / median of a list, in %"""
+    vals = [v for v in vals if v is not None]
+    if len(vals) < 2 or not statistics.median(vals):
+        return None
+    return (max(vals) - min(vals)) / statistics.median(vals) * 100
+
+
+def ingest_rows(out, row, spreads):
+    ing = {r.get("server") + ("/" + r["phase"] if "phase" in r else ""): r for r in results(out + "/ingest.out", "ingest")}
+    ps = ing.get("paystream")
+    if not ps:
+        return
+    rps = num(ps, "rps")
+    runs = f"{f(num(ps, 'rps_min'))} - {f(num(ps, 'rps_max'))}"
+    spreads["ingest req/s"] = spread([num(ps, "rps_min"), num(ps, "rps_max"), rps])
+    lat = lambda d: " / ".join(f(num(d, k), ".2f") for k in ("p50_ms", "p99_ms", "p999_ms"))
+    for anchor, label in (("node", "Node stripe + ioredis"), ("bare", "bare libevent (200 only)")):
+        a = ing.get(anchor)
+        if not a:
+            continue
+        r = ratio(rps, num(a, "rps"))
+        row("ingest req/s (100 connections, closed loop)", f(rps), label, f(num(a, "rps")), f(r, ".2f") + "x",
+            f"≥ {TARGETS[anchor]}x: {verdict(r, TARGETS[anchor])}", runs)
+    for anchor, label in (("node", "Node"), ("bare", "bare libevent")):
+        a = ing.get(anchor)
+        if a:
+            rs = " / ".join(f(ratio(num(ps, k), num(a, k)), ".2f") for k in ("p50_ms", "p99_ms", "p999_ms"))
+            row("ingest p50 / p99 / p99.9 ms at max load", lat(ps), label, lat(a), rs, "-", "")
+    half = ing.get("paystream/half")
+    if half:
+        row(f"ingest p50 / p99 / p99.9 ms at half load ({f(num(half, 'rps'))} req/s)", lat(half), "-", "-", "-",
+            f"p99 ≤ 3 ms (issue 3): {verdict(num(half, 'p99_ms'), 3.0, False)}", "")
+
+
+def worker_table_rows(out, row, spreads):
+    for procs, (eps, tps, r, runs) in worker_rows(out).items():
+        spreads[f"worker {procs} proc"] = spread(runs)
+        row(f"worker events/s, {procs} process{'es' if procs > 1 else ''}", f(eps),
+            "pgbench, event transaction, 8 clients", f(tps), f(r, ".2f") + "x",
+            f"≥ {TARGETS['worker']}x: {verdict(r, TARGETS['worker'])}",
+            " - ".join(f(v) for v in (min(runs), max(runs))) if len(runs) > 1 else "")
+
+
+def e2e_rows(out, meta, row, spreads):
+    for e in results(out + "/e2e.out", "e2e"):
+        p99 = num(e, "p99_ms")
+        spreads["e2e p99"] = spread([num(e, "p99_min_ms"), num(e, "p99_max_ms"), p99])
+        row(f"200 → COMMIT p50 / p99 / p99.9 ms at {f(num(e, 'achieved'))} events/s (½ of max), "
+            f"{meta.get('e2e_workers', '?')} workers",
+            " / ".join(f(num(e, k), ".2f") for k in ("p50_ms", "p99_ms", "p999_ms")), "- (no anchor)", "-",
+            f"p99 {f(ratio(p99, TARGETS['e2e_p99_ms']), '.2f')}x of target",
+            f"p99 ≤ {TARGETS['e2e_p99_ms']:.0f} ms: {verdict(p99, TARGETS['e2e_p99_ms'], False)}",
+            f"p99 {f(num(e, 'p99_min_ms'), '.2f')} - {f(num(e, 'p99_max_ms'), '.2f')}")
+
+
+def deduct_rows(out, row, spreads):
+    for d in results(out + "/deduct.out", "deduct"):
+        w = d.get("workload")
+        r = num(d, "ratio")
+        spreads[f"deduct {w} ratio"] = spread([num(d, "ratio_min"), num(d, "ratio_max"), r])
+        row(f"deduct_credits calls/s, {'one hot user' if w == 'hot' else 'many users'}", f(num(d, "paystream_tps")),
+            "pgbench, same SQL without the function", f(num(d, "plain_tps")), f(r, ".2f") + "x",
+            f"≥ {TARGETS['deduct']}x: {verdict(r, TARGETS['deduct'])}",
+            f"ratio {f(num(d, 'ratio_min'), '.2f')} - {f(num(d, 'ratio_max'), '.2f')}")
+
+
+def notes(out, meta, spreads):
+    big = {k: v for k, v in spreads.items() if v is not None and v > 20}
+    ing_other = max((num(r, "other_cpu_max") or 0 for r in results(out + "/ingest.out", "ingest")), default=0)
+    busy = float(meta.get("busy_before", 0))
+    noisy = big or ing_other > 15 or busy > 15
+    print()
+    print(f"- machine: {meta.get('cores')} cores; load average (1 min) {meta.get('load_before')} before, "
+          f"{meta.get('load_after')} after; {busy:.0f}% of all cores busy in the 2 s before the start"
+          + (f"; other processes took up to {ing_other:.0f}% of a core during the ingest runs" if ing_other else ""))
+    sp = ", ".join(f"{k} {v:.0f}%" for k, v in spreads.items() if v is not None)
+    print(f"- spread between runs ((max - min) / median): {sp or 'one run each'}")
+    if noisy:
+        why = [f"{busy:.0f}% busy before the start"] if busy > 15 else []
+        why += [f"other processes at {ing_other:.0f}% of a core during ingest"] if ing_other > 15 else []
+        why += [f"{k} spread {v:.0f}%" for k, v in big.items()]
+        print(f"- **NOISY machine** ({'; '.join(why)}): treat these figures as low bounds, rerun when quiet")
+    else:
+        print("- quiet machine: nothing else busy before the start, runs within 20% of each other")
+
+
+def main():
+    out = sys.argv[1]
+    meta = {}
+    if os.path.exists(out + "/meta"):
+        meta = dict(line.strip().split("=", 1) for line in open(out + "/meta") if "=" in line)
+    if sys.argv[2:] == ["--worker-max"]:
+        rows = worker_rows(out)
+        if rows:
+            procs = max(rows, key=lambda p: rows[p][0])
+            print(f"{rows[procs][0]:.0f} {procs}")
+        return
+    print("| figure | paystream | anchor | anchor's figure | paystream / anchor | target (issue 6) | runs (min - max) |")
+    print("|---|---|---|---|---|---|---|")
+
+    def row(*cells):
+        print("| " + " | ".join(cells) + " |")
+
+    spreads = {}
+    ingest_rows(out, row, spreads)
+    worker_table_rows(out, row, spreads)
+    e2e_rows(out, meta, row, spreads)
+    deduct_rows(out, row, spreads)
+    notes(out, meta, spreads)
+
+
+if __name__ == "__main__":
+    main()
