@@ -2,17 +2,26 @@
  *
  * A dead letter is an event whose retries ran out (<stream>:dead, with the
  * error). Once the cause is fixed (say a missing plan was added), `retry`
- * appends it to the main stream again, where workers apply it through the
- * usual idempotent path, and removes the dead letter. */
+ * applies it at once through the workers' own idempotent path (apply.c) and
+ * removes the dead letter after COMMIT. One that still fails stays dead, its
+ * new error recorded in webhook_events; `--all` goes on with the rest and
+ * exits 1 if any failed. An event applied meanwhile is reported as skipped. */
 #include "commands.h"
+#include "apply.h"
 #include "stream.h"
-#include "strbuf.h"
-#include "timeutil.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #define PAGE 500
+
+typedef struct retry_counts {
+    long applied, skipped, failed;
+} retry_counts;
+
+static const char *or_dash(const char *s) {
+    return s && s[0] ? s : "-";
+}
 
 static int dead_list(redis_conn *rc, const char *dead) {
     char from[80] = "-";
@@ -23,8 +32,8 @@ static int dead_list(redis_conn *rc, const char *dead) {
             return ctl_fail(1, "dead list", "%s", redis_errstr(rc));
         for (size_t i = 0; i < b.n; i++) {
             const stream_entry *e = &b.entries[i];
-            printf("%s  %s  %s  attempts %ld\n    %s\n", e->id, e->event_id ? e->event_id : "-",
-                   e->type ? e->type : "-", e->attempts, e->error ? e->error : "");
+            printf("%s  %s  %s  attempts %ld\n    %s\n", e->id, or_dash(e->event_id),
+                   or_dash(e->type), e->attempts, e->error ? e->error : "");
         }
         total += (long)b.n;
         bool more = b.n == PAGE;
@@ -36,45 +45,64 @@ static int dead_list(redis_conn *rc, const char *dead) {
     return 0;
 }
 
-/* Re-add one dead letter to the stream, then delete it from the dead letters. */
-static int retry_one(redis_conn *rc, const ps_config *cfg, const char *dead,
-                     const stream_entry *e) {
-    char new_id[64];
-    if (e->body == NULL || e->event_id == NULL)
-        return ctl_fail(1, "dead retry", "%s has no event body", e->id);
-    if (stream_add(rc, cfg->stream, e->event_id, e->type ? e->type : "", e->body, e->body_len,
-                   time_now_ms(), new_id) != 0)
-        return ctl_fail(1, "dead retry", "%s: %s", e->id, redis_errstr(rc));
-    if (stream_delete(rc, dead, e->id) != 0)
-        return ctl_fail(1, "dead retry", "%s re-sent as %s but not removed: %s", e->id, new_id,
+/* Apply one dead letter now. Returns -1 only when the database or Redis is
+ * gone (nothing after it could succeed); a failed event is counted, not fatal. */
+static int retry_one(const ps_config *cfg, pg_conn *pg, redis_conn *rc, const char *dead,
+                     const stream_entry *d, retry_counts *n) {
+    stream_entry e = *d;
+    apply_info info;
+    if (d->source_id) e.id = d->source_id; /* recorded under its main-stream entry, as before */
+    apply_result r = apply_entry(cfg, pg, &e, &info);
+    if (r == APPLY_DB_LOST) {
+        n->failed++;
+        return ctl_fail(-1, "dead retry", "%s: %s", d->id, pg_errstr(pg));
+    }
+    if (r == APPLY_RETRY) {
+        n->failed++;
+        printf("%s  %s  %s  failed, stays dead: %s\n", d->id, or_dash(d->event_id),
+               or_dash(d->type), info.error);
+        if (apply_record_failure(pg, &e, &info, d->attempts + 1, true) != 0)
+            fprintf(stderr, "paystreamctl: dead retry: %s: cannot record the failure: %s\n", d->id,
+                    pg_errstr(pg));
+        return 0;
+    }
+    if (strcmp(info.outcome, "applied") == 0)
+        n->applied++;
+    else
+        n->skipped++;
+    printf("%s  %s  %s  %s\n", d->id, or_dash(d->event_id), or_dash(d->type), info.outcome);
+    if (stream_delete(rc, dead, d->id) != 0)
+        return ctl_fail(-1, "dead retry", "%s is %s but still in %s: %s", d->id, info.outcome, dead,
                         redis_errstr(rc));
-    printf("%s (%s) sent back to %s as %s\n", e->id, e->event_id, cfg->stream, new_id);
     return 0;
 }
 
-static int dead_retry(redis_conn *rc, const ps_config *cfg, const char *dead, const char *id) {
+/* Retry the dead letters in [from, to], PAGE at a time; all of them with --all. */
+static int dead_retry(const ps_config *cfg, pg_conn *pg, redis_conn *rc, const char *dead,
+                      const char *id) {
     bool all = strcmp(id, "--all") == 0;
-    int failures = 0, sent = 0;
+    retry_counts n = {0, 0, 0};
+    char from[80];
+    snprintf(from, sizeof(from), "%s", all ? "-" : id);
     for (;;) {
         stream_batch b;
-        if (stream_range(rc, dead, all ? "-" : id, all ? "+" : id, all ? PAGE : 1, &b) != 0)
+        if (stream_range(rc, dead, from, all ? "+" : id, PAGE, &b) != 0)
             return ctl_fail(1, "dead retry", "%s", redis_errstr(rc));
-        if (b.n == 0 && !all && sent == 0 && failures == 0) {
+        if (b.n == 0 && !all && n.applied + n.skipped + n.failed == 0) {
             stream_batch_free(&b);
-            return ctl_fail(1, "dead retry", "no dead letter %s in %s", id, dead);
+            return ctl_fail(1, "dead retry", "no dead letter %s in %s (already retried?)", id,
+                            dead);
         }
-        for (size_t i = 0; i < b.n; i++) {
-            if (retry_one(rc, cfg, dead, &b.entries[i]) != 0)
-                failures++;
-            else
-                sent++;
-        }
-        bool more = all && b.n == PAGE && failures == 0;
+        int stop = 0;
+        for (size_t i = 0; i < b.n && stop == 0; i++)
+            stop = retry_one(cfg, pg, rc, dead, &b.entries[i], &n);
+        bool more = all && stop == 0 && b.n == PAGE;
+        if (more) snprintf(from, sizeof(from), "(%s", b.entries[b.n - 1].id);
         stream_batch_free(&b);
         if (!more) break;
     }
-    printf("%d sent back, %d failed\n", sent, failures);
-    return failures ? 1 : 0;
+    printf("dead retry: %ld applied, %ld skipped, %ld failed\n", n.applied, n.skipped, n.failed);
+    return n.failed ? 1 : 0;
 }
 
 int cmd_dead(const ps_config *cfg, int argc, char **argv) {
@@ -84,11 +112,16 @@ int cmd_dead(const ps_config *cfg, int argc, char **argv) {
         return ctl_fail(EXIT_USAGE, "dead", "usage: dead list | dead retry ID|--all");
     if (retry && strcmp(argv[2], "--all") != 0 && stream_id_cmp(argv[2], "0-1") < 0)
         return ctl_fail(EXIT_USAGE, "dead retry", "'%s' is not a stream id", argv[2]);
+    pg_conn *pg = retry ? ctl_db_connect(cfg) : NULL;
+    if (retry && pg == NULL) return 1;
     redis_conn *rc = ctl_redis_connect(cfg);
-    if (rc == NULL) return 1;
+    int code = 1;
+    if (rc == NULL) goto done;
     char dead[300];
     snprintf(dead, sizeof(dead), "%s:dead", cfg->stream);
-    int code = list ? dead_list(rc, dead) : dead_retry(rc, cfg, dead, argv[2]);
+    code = list ? dead_list(rc, dead) : dead_retry(cfg, pg, rc, dead, argv[2]);
+done:
     redis_close(rc);
+    pg_close(pg);
     return code;
 }
