@@ -74,26 +74,33 @@ static int64_t sub_sat(int64_t a, int64_t b) {
 
 /* ------------------------------------------------------------------- HMAC */
 
-static EVP_MAC_CTX *mac_ctx_new(void) {
+/* An HMAC-SHA256 context keyed with the whole secret (the inner and outer
+ * pad states are computed here, once), or NULL. */
+static EVP_MAC_CTX *mac_keyed(const char *secret) {
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
     EVP_MAC *mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
     if (mac == NULL) return NULL;
     EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
     EVP_MAC_free(mac); /* the context keeps its own reference */
+    if (ctx && !EVP_MAC_init(ctx, (const unsigned char *)secret, strlen(secret), params)) {
+        EVP_MAC_CTX_free(ctx);
+        return NULL;
+    }
     return ctx;
 }
 
-/* HMAC-SHA256 keyed with the whole secret over "<t>." then the body bytes,
- * fed in two pieces so a large body is never copied. */
-static int mac_compute(EVP_MAC_CTX *ctx, const char *secret, int64_t t, const void *body,
-                       size_t len, unsigned char out[MAC_LEN]) {
-    char digest[] = "SHA256";
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                           OSSL_PARAM_construct_end()};
+/* HMAC over "<t>." then the body bytes, fed in two pieces so a large body is
+ * never copied. ctx is keyed: re-initialising it without a key restarts from
+ * the pad states, with no allocation. */
+static int mac_compute(EVP_MAC_CTX *ctx, int64_t t, const void *body, size_t len,
+                       unsigned char out[MAC_LEN]) {
     char prefix[32];
     int n = snprintf(prefix, sizeof(prefix), "%" PRId64 ".", t);
     size_t outl = 0;
     if (n <= 0 || (size_t)n >= sizeof(prefix)) return -1;
-    if (!EVP_MAC_init(ctx, (const unsigned char *)secret, strlen(secret), params)) return -1;
+    if (!EVP_MAC_init(ctx, NULL, 0, NULL)) return -1;
     if (!EVP_MAC_update(ctx, (const unsigned char *)prefix, (size_t)n)) return -1;
     if (len > 0 && !EVP_MAC_update(ctx, body, len)) return -1;
     if (!EVP_MAC_final(ctx, out, &outl, MAC_LEN) || outl != MAC_LEN) return -1;
@@ -173,16 +180,14 @@ static sig_result parse_header(const char *h, parsed_header *ph, sig_detail *d) 
  * early, so the time taken does not depend on which pair matched. */
 static int match_secrets(const parsed_header *ph, const sig_secrets *s, const void *body,
                          size_t len, sig_detail *d) {
-    EVP_MAC_CTX *ctx = mac_ctx_new();
     int matched = -1;
-    if (ctx == NULL) {
-        d->problem = "OpenSSL has no HMAC";
-        return -1;
-    }
     for (int i = 0; i < s->count && i < SIG_MAX_SECRETS; i++) {
         unsigned char mac[MAC_LEN];
         unsigned hit = 0;
-        if (mac_compute(ctx, s->secret[i], ph->t, body, len, mac) != 0) {
+        EVP_MAC_CTX *ctx = s->mac[i] ? s->mac[i] : mac_keyed(s->secret[i]);
+        int rc = ctx ? mac_compute(ctx, ph->t, body, len, mac) : -1;
+        if (ctx != s->mac[i]) EVP_MAC_CTX_free(ctx);
+        if (rc != 0) {
             d->problem = "OpenSSL failed to compute the HMAC";
             continue;
         }
@@ -193,7 +198,6 @@ static int match_secrets(const parsed_header *ph, const sig_secrets *s, const vo
         matched = (matched & ~mask) | (i & mask);
         OPENSSL_cleanse(mac, sizeof(mac));
     }
-    EVP_MAC_CTX_free(ctx);
     return matched;
 }
 
@@ -250,9 +254,9 @@ int sig_sign(const char *secret, int64_t t, const void *body, size_t len, char *
     unsigned char mac[MAC_LEN];
     char hex[HEX_LEN + 1];
     if (secret == NULL || *secret == '\0' || t < 0 || out == NULL) return -1;
-    EVP_MAC_CTX *ctx = mac_ctx_new();
+    EVP_MAC_CTX *ctx = mac_keyed(secret);
     if (ctx == NULL) return -1;
-    int rc = mac_compute(ctx, secret, t, body, body ? len : 0, mac);
+    int rc = mac_compute(ctx, t, body, body ? len : 0, mac);
     EVP_MAC_CTX_free(ctx);
     if (rc != 0) return -1;
     hex_encode(mac, MAC_LEN, hex);
@@ -265,6 +269,7 @@ int sig_sign(const char *secret, int64_t t, const void *body, size_t len, char *
 void sig_secrets_free(sig_secrets *s) {
     if (s == NULL) return;
     for (int i = 0; i < s->count && i < SIG_MAX_SECRETS; i++) {
+        EVP_MAC_CTX_free(s->mac[i]); /* OpenSSL wipes the key state */
         if (s->secret[i] == NULL) continue;
         OPENSSL_cleanse(s->secret[i], strlen(s->secret[i]));
         ps_free(s->secret[i]);
@@ -318,6 +323,13 @@ int sig_secrets_parse(const char *list, sig_secrets *out, char *err, size_t errl
     if (out->count == 0) {
         snprintf(err, errlen, "no webhook secret given (expected whsec_..., comma-separated)");
         return -1;
+    }
+    for (int i = 0; i < out->count; i++) {
+        if ((out->mac[i] = mac_keyed(out->secret[i])) == NULL) {
+            snprintf(err, errlen, "OpenSSL cannot compute HMAC-SHA256");
+            sig_secrets_free(out);
+            return -1;
+        }
     }
     return 0;
 }

@@ -42,11 +42,17 @@ typedef struct sig_detail {
     const char *problem; /* static text saying why the header is unparseable, or NULL */
 } sig_detail;
 
-/* A parsed secret list. Owns its strings; sig_secrets_free() wipes and frees
- * them and accepts a zeroed or already-freed list. */
+struct evp_mac_ctx_st; /* OpenSSL's EVP_MAC_CTX */
+
+/* A parsed secret list. Owns its strings and, per secret, an HMAC-SHA256
+ * context keyed once (sig_verify re-initialises it without re-keying, so a
+ * list is for one thread at a time). sig_secrets_free() wipes and frees them
+ * and accepts a zeroed or already-freed list. A list built by hand with
+ * mac[i] NULL also works, keying a context per call. */
 typedef struct sig_secrets {
     int count;
     char *secret[SIG_MAX_SECRETS];
+    struct evp_mac_ctx_st *mac[SIG_MAX_SECRETS];
 } sig_secrets;
 
 /* Parse a comma- or newline-separated list (STRIPE_WEBHOOK_SECRET, a secret
@@ -54,7 +60,7 @@ typedef struct sig_secrets {
  * accepted as a secret, as the SDKs do (see sig_secrets_check for warnings).
  * Returns 0, or -1 with a one-line reason in err (never a secret) and *out
  * left empty: no secret at all, more than SIG_MAX_SECRETS, a secret longer
- * than SIG_MAX_SECRET, or out of memory. */
+ * than SIG_MAX_SECRET, out of memory, or OpenSSL without HMAC-SHA256. */
 int sig_secrets_parse(const char *list, sig_secrets *out, char *err, size_t errlen);
 void sig_secrets_free(sig_secrets *s);
 

@@ -91,7 +91,7 @@ static void on_enqueued(void *arg, const ra_result *res) {
         snprintf(stream_id, sizeof(stream_id), "%.*s", (int)res->len, res->str);
         ctx.stream_id = stream_id;
         metrics_observe_enqueue(&in->metrics, time_mono_us() - p->sent_us);
-        log_ev_info(&ctx, "enqueued");
+        log_ev_debug(&ctx, "enqueued"); /* per event: /metrics counts them at any level */
         http_reply_json(in, p->req, 200, "{\"received\":true}");
     } else {
         metrics_count_redis(&in->metrics, res->status);

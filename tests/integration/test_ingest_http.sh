@@ -122,7 +122,8 @@ check "metrics: histogram +Inf bucket" 3 "$(metric 'paystream_ingest_enqueue_sec
 # ---- logs: JSON lines that help, never a secret
 log="$ING_DIR/ingest-0.log"
 check "log says why a signature failed" 1 "$(grep -c 'rejected (timestamp_outside_tolerance)' "$log")"
-check "accepted events are logged with their ids" 1 "$(grep -c '"event_id":"evt_http_big".*"msg":"enqueued"' "$log")"
+check "accepted events are logged at debug with their ids" 1 \
+    "$(grep -c '"level":"debug".*"event_id":"evt_http_big".*"msg":"enqueued"' "$log")"
 check "no secret in the log" 0 "$(grep -c "$ING_SECRET" "$log")"
 check "every log line is JSON" 0 "$(grep -vc '^{.*}$' "$log")"
 

@@ -679,6 +679,34 @@ static void test_known_answer_nul_and_empty(void **state) {
                        "0eb3b8348729bdcbd0bb94a07776c2250afc9f8161d400e2d5170e3f486f92be");
 }
 
+/* One list verifies many requests: each starts from the keyed state, so an
+ * earlier request (good, forged, other t, other body) leaves no trace. A
+ * list built by hand, without prepared contexts, gives the same answers. */
+static void test_prepared_contexts_are_reused(void **state) {
+    (void)state;
+    sig_secrets s = secrets_of("whsec_other, " SECRET);
+    char good[HDR_MAX], old[HDR_MAX];
+    default_header(good, sizeof(good), NOW);
+    make_header(old, sizeof(old), NOW - 5, "v1", NULL, SECRET, "{}");
+    assert_non_null(s.mac[0]);
+    assert_non_null(s.mac[1]);
+    for (int round = 0; round < 3; round++) {
+        sig_detail d;
+        assert_int_equal(sig_verify(good, PAYLOAD, strlen(PAYLOAD), &s, 300, NOW, &d), SIG_OK);
+        assert_int_equal(d.matched_secret, 1);
+        assert_int_equal(sig_verify(good, "{}", 2, &s, 300, NOW, NULL), SIG_NO_MATCH);
+        assert_int_equal(sig_verify(old, "{}", 2, &s, 300, NOW, NULL), SIG_OK);
+        assert_int_equal(sig_verify(old, PAYLOAD, strlen(PAYLOAD), &s, 300, NOW, NULL),
+                         SIG_NO_MATCH);
+    }
+    sig_secrets by_hand = {.count = 2, .secret = {s.secret[0], s.secret[1]}};
+    assert_int_equal(sig_verify(good, PAYLOAD, strlen(PAYLOAD), &by_hand, 300, NOW, NULL), SIG_OK);
+    assert_int_equal(sig_verify(old, PAYLOAD, strlen(PAYLOAD), &by_hand, 300, NOW, NULL),
+                     SIG_NO_MATCH);
+    sig_secrets_free(&s);
+    assert_null(s.mac[0]);
+}
+
 int main(void) {
     const struct CMUnitTest sdk[] = {
         cmocka_unit_test(test_raise_on_malformed_header),
@@ -733,6 +761,7 @@ int main(void) {
         cmocka_unit_test(test_known_answer_json),
         cmocka_unit_test(test_known_answer_unicode_body),
         cmocka_unit_test(test_known_answer_nul_and_empty),
+        cmocka_unit_test(test_prepared_contexts_are_reused),
     };
     int failed = cmocka_run_group_tests_name("stripe_sig: SDK cases", sdk, NULL, NULL);
     failed += cmocka_run_group_tests_name("stripe_sig: edge cases", own, NULL, NULL);
