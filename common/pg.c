@@ -1,6 +1,7 @@
 /* pg.c - libpq wrapper: connect with backoff, parameterised queries, one
- * error state per connection (see pg.h). Every PGresult is cleared here or
- * handed to the caller as a pg_result. */
+ * error state per connection, deferred statements in pipeline mode (see
+ * pg.h). Every PGresult is cleared here or handed to the caller as a
+ * pg_result. */
 #include "pg.h"
 #include "alloc.h"
 #include "log.h"
@@ -13,14 +14,24 @@
 
 #define PG_MAX_PREPARED 64
 
+/* A statement sent in pipeline mode whose result is still to be read. */
+typedef struct pg_queued {
+    long seq;             /* its sequence number */
+    const char *prepared; /* a Parse of this name: forgotten again if it fails */
+} pg_queued;
+
 struct pg_conn {
     PGconn *conn;
     char *url;
     int err;
     char errstr[256];
     char sqlstate[6];
+    long seq;                              /* number of the next statement */
+    long err_seq;                          /* number of the statement that failed, or -1 */
     const char *prepared[PG_MAX_PREPARED]; /* statement names prepared on this connection */
     int nprepared;
+    pg_queued *queue; /* in pipeline mode: sent, results not read yet */
+    size_t nqueue, capqueue;
 };
 
 static void pg_set_error(pg_conn *c, int err, const char *msg, const char *sqlstate) {
@@ -34,7 +45,20 @@ static void pg_set_error(pg_conn *c, int err, const char *msg, const char *sqlst
 
 static void pg_clear_error(pg_conn *c) {
     c->err = PG_OK;
+    c->err_seq = -1;
     c->errstr[0] = c->sqlstate[0] = '\0';
+}
+
+/* The error of a failed result (or of the connection, when it is gone). */
+static void pg_set_result_error(pg_conn *c, const PGresult *res) {
+    if (PQstatus(c->conn) == CONNECTION_BAD) {
+        pg_set_error(c, PG_ERR_LOST, PQerrorMessage(c->conn), NULL);
+    } else if (res == NULL) {
+        pg_set_error(c, PG_ERR_OOM, "out of memory", NULL);
+    } else {
+        pg_set_error(c, PG_ERR_QUERY, PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY),
+                     PQresultErrorField(res, PG_DIAG_SQLSTATE));
+    }
 }
 
 static void quiet_notices(void *arg, const char *msg) {
@@ -83,6 +107,7 @@ pg_conn *pg_connect_retry(const char *url, const volatile sig_atomic_t *stop) {
 void pg_close(pg_conn *c) {
     if (c == NULL) return;
     PQfinish(c->conn);
+    ps_free(c->queue);
     ps_free(c->url);
     ps_free(c);
 }
@@ -90,6 +115,7 @@ void pg_close(pg_conn *c) {
 int pg_reconnect(pg_conn *c) {
     PQreset(c->conn);
     c->nprepared = 0;
+    c->nqueue = 0;
     if (PQstatus(c->conn) != CONNECTION_OK) {
         pg_set_error(c, PG_ERR_CONNECT, PQerrorMessage(c->conn), NULL);
         return -1;
@@ -99,10 +125,15 @@ int pg_reconnect(pg_conn *c) {
     return 0;
 }
 
-/* Check a result; on error record it and clear the result. */
-static int pg_check(pg_conn *c, PGresult *res, pg_result **out) {
+static bool result_ok(const PGresult *res) {
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+/* Check the result of statement number seq; on error record it and clear
+ * the result. */
+static int pg_check_seq(pg_conn *c, long seq, PGresult *res, pg_result **out) {
+    if (result_ok(res)) {
         pg_clear_error(c);
         if (out)
             *out = (pg_result *)res;
@@ -110,22 +141,15 @@ static int pg_check(pg_conn *c, PGresult *res, pg_result **out) {
             PQclear(res);
         return 0;
     }
-    if (PQstatus(c->conn) == CONNECTION_BAD) {
-        pg_set_error(c, PG_ERR_LOST, PQerrorMessage(c->conn), NULL);
-    } else if (res == NULL) {
-        pg_set_error(c, PG_ERR_OOM, "out of memory", NULL);
-    } else {
-        pg_set_error(c, PG_ERR_QUERY, PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY),
-                     PQresultErrorField(res, PG_DIAG_SQLSTATE));
-    }
+    pg_set_result_error(c, res);
+    c->err_seq = c->err == PG_ERR_LOST ? -1 : seq;
     PQclear(res);
     if (out) *out = NULL;
     return -1;
 }
 
-int pg_exec(pg_conn *c, const char *sql, int nparams, const char *const *params, pg_result **out) {
-    PGresult *res = PQexecParams(c->conn, sql, nparams, NULL, params, NULL, NULL, 0);
-    return pg_check(c, res, out);
+static int pg_check(pg_conn *c, PGresult *res, pg_result **out) {
+    return pg_check_seq(c, c->seq++, res, out);
 }
 
 static bool pg_is_prepared(const pg_conn *c, const char *name) {
@@ -134,12 +158,137 @@ static bool pg_is_prepared(const pg_conn *c, const char *name) {
     return false;
 }
 
+static void pg_forget_prepared(pg_conn *c, const char *name) {
+    for (int i = 0; i < c->nprepared; i++)
+        if (c->prepared[i] == name) c->prepared[i--] = c->prepared[--c->nprepared];
+}
+
+/* ------------------------------------------------------- pipeline mode -- */
+
+static int pipe_push(pg_conn *c, long seq, const char *prepared) {
+    if (c->nqueue == c->capqueue) {
+        size_t cap = c->capqueue ? c->capqueue * 2 : 64;
+        pg_queued *q = ps_realloc(c->queue, cap * sizeof(*q));
+        if (q == NULL) return -1;
+        c->queue = q;
+        c->capqueue = cap;
+    }
+    c->queue[c->nqueue].seq = seq;
+    c->queue[c->nqueue++].prepared = prepared;
+    return 0;
+}
+
+/* Send one statement in pipeline mode (entered for the first one). A
+ * statement that cannot be sent leaves the connection unusable: lost. */
+static int pipe_send(pg_conn *c, const char *name, const char *sql, int nparams,
+                     const char *const *params) {
+    long seq = c->seq++;
+    bool ok = c->nqueue > 0 || PQenterPipelineMode(c->conn) == 1;
+    if (ok && name && !pg_is_prepared(c, name) && c->nprepared < PG_MAX_PREPARED) {
+        ok = PQsendPrepare(c->conn, name, sql, nparams, NULL) == 1 && pipe_push(c, seq, name) == 0;
+        if (ok) c->prepared[c->nprepared++] = name;
+    }
+    if (ok && name && pg_is_prepared(c, name))
+        ok = PQsendQueryPrepared(c->conn, name, nparams, params, NULL, NULL, 0) == 1;
+    else if (ok)
+        ok = PQsendQueryParams(c->conn, sql, nparams, NULL, params, NULL, NULL, 0) == 1;
+    if (ok && pipe_push(c, seq, NULL) == 0) return 0;
+    pg_set_error(c, PG_ERR_LOST, PQerrorMessage(c->conn), NULL);
+    c->err_seq = -1;
+    return -1;
+}
+
+/* Read one statement's result (and the NULL that ends it). */
+static PGresult *pipe_result(pg_conn *c) {
+    PGresult *res = PQgetResult(c->conn), *extra;
+    if (res == NULL) return NULL;
+    while ((extra = PQgetResult(c->conn)) != NULL)
+        PQclear(extra);
+    return res;
+}
+
+/* Sync, then read every queued result in order: the first failure becomes
+ * c's error; the last result goes to *out when it and all before it
+ * succeeded. Leaves pipeline mode. */
+static int pipe_collect(pg_conn *c, pg_result **out) {
+    bool failed = false;
+    if (out) *out = NULL;
+    if (PQpipelineSync(c->conn) != 1) goto lost;
+    for (size_t i = 0; i < c->nqueue; i++) {
+        PGresult *res = pipe_result(c);
+        if (res == NULL || PQstatus(c->conn) == CONNECTION_BAD) {
+            PQclear(res);
+            goto lost;
+        }
+        if (!result_ok(res) && c->queue[i].prepared) pg_forget_prepared(c, c->queue[i].prepared);
+        if (!failed && !result_ok(res)) {
+            failed = true;
+            pg_check_seq(c, c->queue[i].seq, res, NULL);
+        } else if (out && !failed && i + 1 == c->nqueue) {
+            *out = (pg_result *)res;
+        } else {
+            PQclear(res);
+        }
+    }
+    PGresult *sync = PQgetResult(c->conn);
+    bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+    c->nqueue = 0;
+    if (!synced || PQexitPipelineMode(c->conn) != 1) goto lost;
+    if (!failed) pg_clear_error(c);
+    return failed ? -1 : 0;
+lost:
+    c->nqueue = 0;
+    if (out) {
+        pg_result_free(*out);
+        *out = NULL;
+    }
+    pg_set_error(c, PG_ERR_LOST, PQerrorMessage(c->conn), NULL);
+    c->err_seq = -1;
+    return -1;
+}
+
+int pg_defer(pg_conn *c, const char *name, const char *sql, int nparams,
+             const char *const *params) {
+    return pipe_send(c, name, sql, nparams, params);
+}
+
+int pg_flush(pg_conn *c) {
+    return c->nqueue == 0 ? 0 : pipe_collect(c, NULL);
+}
+
+long pg_next_seq(const pg_conn *c) {
+    return c->seq;
+}
+
+long pg_error_seq(const pg_conn *c) {
+    return c->err == PG_OK ? -1 : c->err_seq;
+}
+
+/* ------------------------------------------------------------ statements -- */
+
+int pg_exec(pg_conn *c, const char *sql, int nparams, const char *const *params, pg_result **out) {
+    if (c->nqueue > 0) {
+        if (pipe_send(c, NULL, sql, nparams, params) != 0) return -1;
+        return pipe_collect(c, out);
+    }
+    PGresult *res = PQexecParams(c->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    return pg_check(c, res, out);
+}
+
 int pg_exec_prepared(pg_conn *c, const char *name, const char *sql, int nparams,
                      const char *const *params, pg_result **out) {
+    if (c->nqueue > 0) {
+        if (pipe_send(c, name, sql, nparams, params) != 0) return -1;
+        return pipe_collect(c, out);
+    }
     if (!pg_is_prepared(c, name)) {
         if (c->nprepared == PG_MAX_PREPARED) return pg_exec(c, sql, nparams, params, out);
         PGresult *res = PQprepare(c->conn, name, sql, nparams, NULL);
-        if (pg_check(c, res, NULL) != 0) return -1;
+        if (pg_check_seq(c, c->seq, res, NULL) != 0) { /* numbered as the statement */
+            c->seq++;
+            return -1;
+        }
         c->prepared[c->nprepared++] = name;
     }
     PGresult *res = PQexecPrepared(c->conn, name, nparams, params, NULL, NULL, 0);

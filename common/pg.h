@@ -4,7 +4,14 @@
  * place, so callers report what went wrong without touching libpq. Queries are
  * parameterised only (PQexecParams); pg_exec_script() exists for migration
  * files, which have no parameters. A pg_result belongs to the caller, who
- * frees it with pg_result_free() (NULL is fine). */
+ * frees it with pg_result_free() (NULL is fine).
+ *
+ * Deferred statements (pg_defer) cut round trips: statements whose result
+ * only matters when they fail are queued (libpq pipeline mode) and go out
+ * with the next pg_exec*() or pg_flush(), in one flight with one Sync. Every
+ * statement sent gets a sequence number (pg_next_seq); when a flight fails,
+ * pg_error_seq() names the statement that failed: the ones after it in that
+ * flight were not run. */
 #ifndef PS_PG_H
 #define PS_PG_H
 
@@ -31,6 +38,17 @@ int pg_exec(pg_conn *c, const char *sql, int nparams, const char *const *params,
 /* Same through a statement prepared once per connection under `name`. */
 int pg_exec_prepared(pg_conn *c, const char *name, const char *sql, int nparams,
                      const char *const *params, pg_result **out);
+/* Queue a statement (prepared under `name` when name != NULL) to go out
+ * with the next pg_exec*() or pg_flush(); its result is dropped unless it
+ * fails. -1 only when it cannot even be queued (connection gone). */
+int pg_defer(pg_conn *c, const char *name, const char *sql, int nparams, const char *const *params);
+/* Send what is queued and wait for it: 0, or -1 with the first error. */
+int pg_flush(pg_conn *c);
+/* The number the next statement sent on c will get. */
+long pg_next_seq(const pg_conn *c);
+/* The number of the statement whose failure is in c's error state (-1 if
+ * the error belongs to no statement, e.g. a lost connection). */
+long pg_error_seq(const pg_conn *c);
 /* Run a parameter-free script of several statements (migrations). */
 int pg_exec_script(pg_conn *c, const char *sql);
 

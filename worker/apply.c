@@ -1,6 +1,8 @@
 /* apply.c - one event, one transaction (see apply.h): parse the envelope,
- * record the event id, run the type's handler, finish or roll back. */
+ * record the event id, run the type's handler, finish or roll back. The
+ * steps are shared with batch.c (apply_steps.h). */
 #include "apply.h"
+#include "apply_steps.h"
 #include "event.h"
 #include "strbuf.h"
 
@@ -10,8 +12,7 @@
 
 /* ------------------------------------------------------------- envelope -- */
 
-/* Parse body into ev; NULL root and info->error on failure. */
-static json_t *parse_event(const stream_entry *e, event_ctx *ev, apply_info *info) {
+json_t *apply_parse(const stream_entry *e, event_ctx *ev, apply_info *info) {
     json_error_t jerr;
     if (e->body == NULL) {
         snprintf(info->error, sizeof(info->error), "stream entry has no body");
@@ -55,12 +56,29 @@ static apply_result db_error(pg_conn *pg, apply_info *info, const char *what) {
     return pg_is_lost(pg) ? APPLY_DB_LOST : APPLY_RETRY;
 }
 
+void apply_event_params(const event_ctx *ev, const stream_entry *e, char *created,
+                        const char **params) {
+    snprintf(created, 24, "%" PRId64, ev->created);
+    params[0] = ev->event_id;
+    params[1] = ev->type;
+    params[2] = ev->livemode ? "true" : "false";
+    params[3] = ev->api_version;
+    params[4] = created;
+    params[5] = e->id;
+}
+
+void apply_finish_params(const event_ctx *ev, const char *status, const char **params) {
+    params[0] = ev->event_id;
+    params[1] = status;
+    params[2] = ev->user_id[0] ? ev->user_id : NULL;
+    params[3] = ev->note[0] ? ev->note : NULL;
+}
+
 /* ps_event_begin: the event's status before this attempt, in `status`. */
 static int event_begin(pg_conn *pg, const event_ctx *ev, const stream_entry *e, char *status) {
     char created[24];
-    snprintf(created, sizeof(created), "%" PRId64, ev->created);
-    const char *params[6] = {ev->event_id,    ev->type, ev->livemode ? "true" : "false",
-                             ev->api_version, created,  e->id};
+    const char *params[6];
+    apply_event_params(ev, e, created, params);
     pg_result *r = NULL;
     if (pg_exec_prepared(pg, "event_begin",
                          "SELECT paystream.ps_event_begin($1, $2, $3, $4, $5, $6)", 6, params,
@@ -72,14 +90,12 @@ static int event_begin(pg_conn *pg, const event_ctx *ev, const stream_entry *e, 
 }
 
 static int event_finish(pg_conn *pg, const event_ctx *ev, const char *status) {
-    const char *params[4] = {ev->event_id, status, ev->user_id[0] ? ev->user_id : NULL,
-                             ev->note[0] ? ev->note : NULL};
-    return pg_exec_prepared(pg, "event_finish", "SELECT paystream.ps_event_finish($1, $2, $3, $4)",
-                            4, params, NULL);
+    const char *params[4];
+    apply_finish_params(ev, status, params);
+    return pg_exec_prepared(pg, "event_finish", SQL_EVENT_FINISH, 4, params, NULL);
 }
 
-/* Run the handler inside the open transaction; the status to finish with. */
-static const char *run_handler(const ps_config *cfg, event_ctx *ev) {
+const char *apply_run_handler(const ps_config *cfg, event_ctx *ev) {
     if (livemode_filtered(cfg, ev)) {
         snprintf(ev->note, sizeof(ev->note), "%s event: PAYSTREAM_LIVEMODE filters it",
                  ev->livemode ? "live" : "test");
@@ -108,7 +124,7 @@ apply_result apply_entry(const ps_config *cfg, pg_conn *pg, const stream_entry *
     memset(&ev, 0, sizeof(ev));
     str_copy(info->event_id, e->event_id ? e->event_id : "", sizeof(info->event_id));
     str_copy(info->outcome, "failed", sizeof(info->outcome));
-    if (parse_event(e, &ev, info) == NULL) return APPLY_RETRY;
+    if (apply_parse(e, &ev, info) == NULL) return APPLY_RETRY;
     ev.pg = pg;
     apply_result res = APPLY_DONE;
     if (pg_exec(pg, "BEGIN", 0, NULL, NULL) != 0 || event_begin(pg, &ev, e, status) != 0) {
@@ -118,7 +134,7 @@ apply_result apply_entry(const ps_config *cfg, pg_conn *pg, const stream_entry *
     if (strcmp(status, "applied") == 0 || strcmp(status, "skipped") == 0) {
         str_copy(info->outcome, "duplicate", sizeof(info->outcome));
     } else {
-        const char *final = run_handler(cfg, &ev);
+        const char *final = apply_run_handler(cfg, &ev);
         if (final == NULL) {
             if (pg_is_lost(pg)) {
                 res = APPLY_DB_LOST;

@@ -1,13 +1,16 @@
 /* consumer.c - the consumer loop (SPEC 3).
  *
  * Reads new entries with XREADGROUP, takes over entries idle past
- * PAYSTREAM_CLAIM_IDLE_MS with XAUTOCLAIM, applies each through apply.c and
- * acknowledges it only after COMMIT. A failed entry stays pending and is
- * retried with backoff; after PAYSTREAM_MAX_ATTEMPTS deliveries it goes to
- * <stream>:dead. Lost connections are re-made with backoff, forever. */
+ * PAYSTREAM_CLAIM_IDLE_MS with XAUTOCLAIM, applies what one read returned in
+ * one transaction (batch.c; one per transaction through apply.c when a batch
+ * fails as a whole) and acknowledges the entries with one XACK only after
+ * COMMIT. A failed entry stays pending and is retried alone with backoff;
+ * after PAYSTREAM_MAX_ATTEMPTS deliveries it goes to <stream>:dead. Lost
+ * connections are re-made with backoff, forever. */
 #include "consumer.h"
 #include "alloc.h"
 #include "apply.h"
+#include "batch.h"
 #include "log.h"
 #include "pg.h"
 #include "redis.h"
@@ -19,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define READ_COUNT  16
+#define READ_COUNT  BATCH_MAX
 #define TRIM_EVERY  (60 * 1000000LL)
 #define MAX_RETRIES 4096
 
@@ -42,6 +45,8 @@ typedef struct consumer {
     int64_t next_claim_us, next_trim_us;
     retry_item *retries;
     size_t nretries;
+    batch_slot slots[BATCH_MAX];
+    const char *ack_ids[BATCH_MAX];
 } consumer;
 
 /* ---------------------------------------------------------- connections -- */
@@ -147,6 +152,15 @@ static void handle_failure(consumer *c, const stream_entry *e, const apply_info 
     ack(c, e->id);
 }
 
+static void count_done(consumer *c, const apply_info *info) {
+    if (strcmp(info->outcome, "applied") == 0)
+        c->stats->applied++;
+    else if (strcmp(info->outcome, "skipped") == 0)
+        c->stats->skipped++;
+    else
+        c->stats->duplicates++;
+}
+
 static void process(consumer *c, const stream_entry *e) {
     apply_info info;
     log_ctx lc = {e->event_id, e->id};
@@ -167,18 +181,70 @@ static void process(consumer *c, const stream_entry *e) {
         return;
     }
     log_ev_debug(&lc, "%s %s", info.outcome, info.type);
-    if (strcmp(info.outcome, "applied") == 0)
-        c->stats->applied++;
-    else if (strcmp(info.outcome, "skipped") == 0)
-        c->stats->skipped++;
-    else
-        c->stats->duplicates++;
+    count_done(c, &info);
     ack(c, e->id);
 }
 
+/* After COMMIT: one XACK for the applied entries, then the failed ones. */
+static void settle_batch(consumer *c, size_t n) {
+    size_t nack = 0;
+    for (size_t i = 0; i < n; i++) {
+        const batch_slot *s = &c->slots[i];
+        if (s->res != APPLY_DONE) continue;
+        log_ctx lc = {s->info.event_id, s->e->id};
+        log_ev_debug(&lc, "%s %s", s->info.outcome, s->info.type);
+        count_done(c, &s->info);
+        c->ack_ids[nack++] = s->e->id;
+    }
+    if (stream_ack(c->redis, c->cfg->stream, c->cfg->group, c->ack_ids, nack) != 0) {
+        /* not acknowledged: they stay pending and come back as duplicates */
+        log_warn("consumer %s: XACK of %zu entries failed: %s", c->name, nack,
+                 redis_errstr(c->redis));
+        redis_recover(c);
+    }
+    for (size_t i = 0; i < nack; i++)
+        retry_remove(c, c->ack_ids[i]);
+    for (size_t i = 0; i < n; i++)
+        if (c->slots[i].res != APPLY_DONE) handle_failure(c, c->slots[i].e, &c->slots[i].info);
+}
+
+/* Apply up to BATCH_MAX entries in one transaction. */
+static void apply_chunk(consumer *c, stream_entry *entries, size_t count) {
+    size_t n = 0;
+    char why[256];
+    for (size_t i = 0; i < count; i++) {
+        const stream_entry *e = &entries[i];
+        if (e->body == NULL && e->event_id == NULL) { /* trimmed or deleted meanwhile */
+            log_ctx lc = {e->event_id, e->id};
+            log_ev_warn(&lc, "entry has no fields (deleted); acknowledging");
+            ack(c, e->id);
+            continue;
+        }
+        c->slots[n++].e = e;
+    }
+    if (n == 0) return;
+    apply_result r;
+    while ((r = apply_batch(c->cfg, c->pg, c->slots, n, why, sizeof(why))) == APPLY_DB_LOST &&
+           !*c->stop) {
+        log_warn("consumer %s: PostgreSQL connection lost; reconnecting", c->name);
+        pg_connect_loop(c);
+        if (c->pg == NULL) return;
+    }
+    if (r == APPLY_DB_LOST) return; /* stopping: left pending for another worker */
+    if (r == APPLY_DONE) {
+        settle_batch(c, n);
+        return;
+    }
+    log_warn("consumer %s: a transaction of %zu events failed as a whole (%s); applying them one "
+             "per transaction",
+             c->name, n, why);
+    for (size_t i = 0; i < n; i++)
+        process(c, c->slots[i].e);
+}
+
 static void process_batch(consumer *c, stream_batch *b) {
-    for (size_t i = 0; i < b->n; i++)
-        process(c, &b->entries[i]); /* all in hand, even when stopping */
+    for (size_t i = 0; i < b->n; i += BATCH_MAX) /* all in hand, even when stopping */
+        apply_chunk(c, &b->entries[i], b->n - i < BATCH_MAX ? b->n - i : BATCH_MAX);
     stream_batch_free(b);
 }
 

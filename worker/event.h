@@ -34,6 +34,7 @@ typedef struct event_ctx {
     char user_id[40]; /* resolved user ("" if none) */
     char note[256];   /* what happened: stored in webhook_events.note */
     bool note_null;   /* the last ev_call returned SQL NULL */
+    bool db_failed;   /* an ev_call failed: the SQL error is in pg's error state */
     char error[512];  /* why it failed */
 } event_ctx;
 

@@ -27,6 +27,7 @@ ev_outcome ev_skip(event_ctx *ev, const char *fmt, ...) {
 int ev_call(event_ctx *ev, const char *name, const char *sql, int n, const char *const *params) {
     pg_result *r = NULL;
     if (pg_exec_prepared(ev->pg, name, sql, n, params, &r) != 0) {
+        ev->db_failed = true;
         snprintf(ev->error, sizeof(ev->error), "%s", pg_errstr(ev->pg));
         return -1;
     }

@@ -1,0 +1,44 @@
+/* batch.h - apply several stream entries in one PostgreSQL transaction.
+ *
+ * Each event runs under its own savepoint: one that fails rolls back alone
+ * and is reported in its slot; the others commit together, with one WAL
+ * flush. The caller acknowledges the committed entries only after
+ * apply_batch() returned APPLY_DONE, and retries or dead-letters the failed
+ * ones one by one, exactly as for one-event transactions (apply.h). */
+#ifndef PS_WORKER_BATCH_H
+#define PS_WORKER_BATCH_H
+
+#include "apply.h"
+#include "event.h"
+
+/* Events per transaction at most. Each holds a subtransaction id until the
+ * COMMIT, and PostgreSQL caches 64 of them per backend: past that every
+ * other session's snapshots get slower. */
+#define BATCH_MAX 32
+
+typedef struct batch_slot {
+    const stream_entry *e; /* in: the caller's entry */
+    apply_info info;       /* out */
+    apply_result res;      /* out, after APPLY_DONE: APPLY_DONE (acknowledge it) or
+                              APPLY_RETRY (it failed alone: info.error) */
+    /* private to batch.c */
+    event_ctx ev;
+    const char *key;        /* lock-order key */
+    size_t pos;             /* position in the caller's order */
+    long seq_open, seq_end; /* numbers of its ps_event_open and of its first statement
+                               after the handler's (pg_next_seq) */
+} batch_slot;
+
+/* Apply the entries of slots[0..n) (n <= BATCH_MAX; only .e set) in one
+ * transaction. The slots are sorted by the user each event locks, so that two
+ * workers lock users in the same order. Returns
+ *  - APPLY_DONE: committed; each slot's res says what became of its entry;
+ *  - APPLY_DB_LOST: the connection went away, nothing committed: reconnect and
+ *    call again (the events are applied again, idempotently);
+ *  - APPLY_RETRY: the batch failed as a whole (deadlock, serialization failure,
+ *    a failed COMMIT), nothing committed: apply its entries one per
+ *    transaction with apply_entry(); why says what happened. */
+apply_result apply_batch(const ps_config *cfg, pg_conn *pg, batch_slot *slots, size_t n, char *why,
+                         size_t whylen);
+
+#endif
