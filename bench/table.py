@@ -93,7 +93,7 @@ def ingest_rows(out, row, spreads):
     if not ps:
         return
     rps = num(ps, "rps")
-    runs = f"{f(num(ps, 'rps_min'))} - {f(num(ps, 'rps_max'))}"
+    runs = f"{f(num(ps, 'rps_min'))} - {f(num(ps, 'rps_max'))}" if num(ps, "runs") != 1 else ""
     spreads["ingest req/s"] = spread([num(ps, "rps_min"), num(ps, "rps_max"), rps])
     lat = lambda d: " / ".join(f(num(d, k), ".2f") for k in ("p50_ms", "p99_ms", "p999_ms"))
     for anchor, label in (("node", "Node stripe + ioredis"), ("bare", "bare libevent (200 only)")):
@@ -132,7 +132,7 @@ def e2e_rows(out, meta, row, spreads):
             " / ".join(f(num(e, k), ".2f") for k in ("p50_ms", "p99_ms", "p999_ms")), "- (no anchor)", "-",
             f"p99 {f(ratio(p99, TARGETS['e2e_p99_ms']), '.2f')}x of target",
             f"p99 ≤ {TARGETS['e2e_p99_ms']:.0f} ms: {verdict(p99, TARGETS['e2e_p99_ms'], False)}",
-            f"p99 {f(num(e, 'p99_min_ms'), '.2f')} - {f(num(e, 'p99_max_ms'), '.2f')}")
+            f"p99 {f(num(e, 'p99_min_ms'), '.2f')} - {f(num(e, 'p99_max_ms'), '.2f')}" if num(e, "runs") != 1 else "")
 
 
 def deduct_rows(out, row, spreads):
@@ -143,7 +143,7 @@ def deduct_rows(out, row, spreads):
         row(f"deduct_credits calls/s, {'one hot user' if w == 'hot' else 'many users'}", f(num(d, "paystream_tps")),
             "pgbench, same SQL without the function", f(num(d, "plain_tps")), f(r, ".2f") + "x",
             f"≥ {TARGETS['deduct']}x: {verdict(r, TARGETS['deduct'])}",
-            f"ratio {f(num(d, 'ratio_min'), '.2f')} - {f(num(d, 'ratio_max'), '.2f')}")
+            f"ratio {f(num(d, 'ratio_min'), '.2f')} - {f(num(d, 'ratio_max'), '.2f')}" if num(d, "rounds") != 1 else "")
 
 
 def notes(out, meta, spreads):
