@@ -1,14 +1,16 @@
+# shellcheck shell=bash
 # lib.sh - what bench/run, bench/e2e/run and bench/deduct/run share: logging, the
 # Release build, and the private PostgreSQL 15 + Redis they measure against.
 #
 # Source it after setting BENCH_NAME. The stack is tests/harness/stack.sh's, with
-# fsync, synchronous_commit and track_commit_timestamp on. A script started by
+# fsync, synchronous_commit and track_commit_timestamp on (and track_wal_io_timing,
+# for the time WAL flushes take). A script started by
 # bench/run finds BENCH_STACK_SHARED=1 and the stack's variables in its
 # environment and uses that stack instead of starting its own; only the script
 # that started a stack stops it.
 
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH_PG_OPTS="-c fsync=on -c synchronous_commit=on -c track_commit_timestamp=on"
+BENCH_PG_OPTS="-c fsync=on -c synchronous_commit=on -c track_commit_timestamp=on -c track_wal_io_timing=on"
 # shellcheck source=../tests/harness/stack.sh
 . "$BENCH_ROOT/tests/harness/stack.sh"
 

@@ -147,11 +147,17 @@ def deduct_rows(out, row, spreads):
 
 
 def notes(out, meta, spreads):
+    for e in results(out + "/e2e.out", "e2e"):
+        print()
+        print(f"- 200 → COMMIT: {f(num(e, 'events'))} events over {f(num(e, 'runs'))} run(s), the first 2 s of each "
+              f"left out; ingest's own POST → 200 p99 at that rate {f(num(e, 'ingest_p99_ms'), '.2f')} ms; "
+              f"non-200 {f(num(e, 'non200'))}, never committed {f(num(e, 'missing'))}, retried "
+              f"{f(num(e, 'retried'))}. Commit times are PostgreSQL's commit timestamps, taken just before "
+              f"the WAL flush (mean {f(num(e, 'wal_sync_ms'), '.2f')} ms in the run) that makes the commit durable.")
     big = {k: v for k, v in spreads.items() if v is not None and v > 20}
     ing_other = max((num(r, "other_cpu_max") or 0 for r in results(out + "/ingest.out", "ingest")), default=0)
     busy = float(meta.get("busy_before", 0))
     noisy = big or ing_other > 15 or busy > 15
-    print()
     print(f"- machine: {meta.get('cores')} cores; load average (1 min) {meta.get('load_before')} before, "
           f"{meta.get('load_after')} after; {busy:.0f}% of all cores busy in the 2 s before the start"
           + (f"; other processes took up to {ing_other:.0f}% of a core during the ingest runs" if ing_other else ""))
