@@ -146,6 +146,16 @@ post() {
     python3 "$EVENTS" "${args[@]}" "$@" "$file"
 }
 
+# post_drain FILE PHASES SECONDS: post those phases (comma-separated) of FILE,
+# add their events to the caller's $posted, and wait_drain that many
+post_drain() {
+    local n
+    n=$(grep -cE "\"phase\": \"(${2//,/|})\"" "$1" || true)
+    post "$1" "$2"
+    posted=$((posted + n))
+    wait_drain "$posted" "$3"
+}
+
 # distinct_ids FILE: how many distinct event ids FILE holds
 distinct_ids() { python3 -c 'import json,sys; print(len({json.loads(l)["id"] for l in open(sys.argv[1]) if l.strip()}))' "$1"; }
 

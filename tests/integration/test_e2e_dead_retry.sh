@@ -31,13 +31,7 @@ start_worker W1 PAYSTREAM_CONCURRENCY=2 PAYSTREAM_MAX_ATTEMPTS=$ATTEMPTS PAYSTRE
 
 # send FILE PHASES: post those phases and wait until every event is finished
 # (applied, skipped or dead) and nothing is pending
-send() {
-    local n
-    n=$(grep -cE "\"phase\": \"(${2//,/|})\"" "$1")
-    post "$1" "$2"
-    posted=$((posted + n))
-    wait_drain "$posted" 90
-}
+send() { post_drain "$1" "$2" 90; }
 
 # run ARGS...: paystreamctl; sets out (stdout and stderr) and rc
 run() {
