@@ -120,6 +120,38 @@ def needed_packages(source, bindir, cache):
     return needed
 
 
+def build_inputs(source, tests_off):
+    """Repository paths a build reads: the directories CMakeLists.txt adds
+    (tests/ only when tests are on), and every ${CMAKE_SOURCE_DIR}/path or
+    install(DIRECTORY path) their CMakeLists.txt files name."""
+    def read(d):
+        with open(os.path.join(source, d, "CMakeLists.txt"), encoding="utf-8") as f:
+            return f.read()
+    top = read("")
+    dirs = [d for d in re.findall(r"add_subdirectory\((\S+)\)", top)
+            if not (tests_off and d == "tests")]
+    paths = set(dirs)
+    for d in [""] + dirs:
+        text = read(d)
+        paths |= set(re.findall(r"\$\{CMAKE_SOURCE_DIR\}/([\w./-]+)", text))
+        paths |= {os.path.join(d, p) for p in re.findall(r"install\(DIRECTORY (\S+)", text)}
+    return {p.strip("/") for p in paths if not p.startswith("..")}
+
+
+def check_build_sources(report, source, path, stages):
+    """The build stages copy everything the build reads."""
+    copied, flags = set(), ""
+    for st in stages[:-1]:
+        for instr, args in st["body"]:
+            if instr == "COPY" and "--from=" not in args:
+                copied |= {w.strip("/") for w in args.split()[:-1] if not w.startswith("--")}
+            if instr == "RUN":
+                flags += args
+    for need in sorted(build_inputs(source, "-DPAYSTREAM_TESTS=OFF" in flags)):
+        report.check(any(need == c or need.startswith(c + "/") for c in copied), path,
+                     "the build stage does not copy %s, which the build reads" % need)
+
+
 def check_dockerfile(report, source, progs, path):
     stages = split_stages(dockerfile_instructions(path))
     if not report.check(len(stages) >= 2, path, "not multi-stage"):
@@ -153,6 +185,7 @@ def check_dockerfile(report, source, progs, path):
                  "the runtime stage does not switch to a non-root USER")
     cmd = " ".join(a for i, a in final["body"] if i in ("CMD", "ENTRYPOINT"))
     report.check(any(p in cmd for p in PROGRAMS), path, "CMD runs none of the programs")
+    check_build_sources(report, source, path, stages)
     needed = needed_packages(source, progs.bindir, progs.cache)
     runtime = apt_packages(final)
     for lib, pkg in sorted(needed["runtime"].items()):
