@@ -19,7 +19,7 @@
 #include <openssl/params.h>
 
 #define MAC_LEN      32
-#define HEX_LEN      (2 * MAC_LEN)
+#define HEX_LEN      ((size_t)2 * MAC_LEN)
 #define T_MAX_DIGITS 18 /* < 10^18: now - t cannot overflow for any sane now */
 
 /* The header once parsed: the first t= and every well-formed v1 value. */
