@@ -94,7 +94,8 @@ def ingest_rows(out, row, spreads):
         return
     rps = num(ps, "rps")
     runs = f"{f(num(ps, 'rps_min'))} - {f(num(ps, 'rps_max'))}" if num(ps, "runs") != 1 else ""
-    spreads["ingest req/s"] = spread([num(ps, "rps_min"), num(ps, "rps_max"), rps])
+    if num(ps, "runs") != 1:
+        spreads["ingest req/s"] = spread([num(ps, "rps_min"), num(ps, "rps_max"), rps])
     lat = lambda d: " / ".join(f(num(d, k), ".2f") for k in ("p50_ms", "p99_ms", "p999_ms"))
     for anchor, label in (("node", "Node stripe + ioredis"), ("bare", "bare libevent (200 only)")):
         a = ing.get(anchor)
@@ -126,7 +127,8 @@ def worker_table_rows(out, row, spreads):
 def e2e_rows(out, meta, row, spreads):
     for e in results(out + "/e2e.out", "e2e"):
         p99 = num(e, "p99_ms")
-        spreads["e2e p99"] = spread([num(e, "p99_min_ms"), num(e, "p99_max_ms"), p99])
+        if num(e, "runs") != 1:
+            spreads["e2e p99"] = spread([num(e, "p99_min_ms"), num(e, "p99_max_ms"), p99])
         row(f"200 → COMMIT p50 / p99 / p99.9 ms at {f(num(e, 'achieved'))} events/s (½ of max), "
             f"{meta.get('e2e_workers', '?')} workers",
             " / ".join(f(num(e, k), ".2f") for k in ("p50_ms", "p99_ms", "p999_ms")), "- (no anchor)", "-",
@@ -139,7 +141,8 @@ def deduct_rows(out, row, spreads):
     for d in results(out + "/deduct.out", "deduct"):
         w = d.get("workload")
         r = num(d, "ratio")
-        spreads[f"deduct {w} ratio"] = spread([num(d, "ratio_min"), num(d, "ratio_max"), r])
+        if num(d, "rounds") != 1:
+            spreads[f"deduct {w} ratio"] = spread([num(d, "ratio_min"), num(d, "ratio_max"), r])
         row(f"deduct_credits calls/s, {'one hot user' if w == 'hot' else 'many users'}", f(num(d, "paystream_tps")),
             "pgbench, same SQL without the function", f(num(d, "plain_tps")), f(r, ".2f") + "x",
             f"≥ {TARGETS['deduct']}x: {verdict(r, TARGETS['deduct'])}",
