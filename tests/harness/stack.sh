@@ -6,6 +6,8 @@
 # under one temporary folder that stack_stop removes. A server that cannot start
 # is a loud failure, never a skip. PostgreSQL refuses to run as root, so as root
 # its commands run as the `postgres` user that Debian's package creates.
+# PS_REDIS_CONF=FILE starts redis-server with that configuration file first (the
+# flags given here still win over it: set PS_REDIS_AOF=yes too for its AOF).
 
 PS_PG_BIN=${PS_PG_BIN:-/usr/lib/postgresql/15/bin}
 
@@ -66,7 +68,7 @@ stack_start_redis() {
     mkdir -p "$PS_STACK_DIR/redis"
     for _ in 1 2 3; do
         PS_REDIS_PORT=$(stack_free_port)
-        redis-server --port "$PS_REDIS_PORT" --bind 127.0.0.1 --dir "$PS_STACK_DIR/redis" \
+        redis-server ${PS_REDIS_CONF:+"$PS_REDIS_CONF"} --port "$PS_REDIS_PORT" --bind 127.0.0.1 --dir "$PS_STACK_DIR/redis" \
             --daemonize yes --pidfile "$PS_STACK_DIR/redis.pid" --logfile "$PS_STACK_DIR/redis.log" \
             --save '' --appendonly "${PS_REDIS_AOF:-no}" --appendfsync always \
             --maxmemory-policy noeviction >/dev/null 2>&1
@@ -84,15 +86,23 @@ stack_start_redis() {
 # stack_restart_redis: start redis-server again on PS_REDIS_PORT, exactly as
 # stack_start_redis did (after a test stopped it, e.g. with SHUTDOWN NOSAVE).
 stack_restart_redis() {
-    redis-server --port "$PS_REDIS_PORT" --bind 127.0.0.1 --dir "$PS_STACK_DIR/redis" \
+    redis-server ${PS_REDIS_CONF:+"$PS_REDIS_CONF"} --port "$PS_REDIS_PORT" --bind 127.0.0.1 --dir "$PS_STACK_DIR/redis" \
         --daemonize yes --pidfile "$PS_STACK_DIR/redis.pid" --logfile "$PS_STACK_DIR/redis.log" \
         --save '' --appendonly "${PS_REDIS_AOF:-no}" --appendfsync always \
         --maxmemory-policy noeviction >/dev/null 2>&1
-    for _ in $(seq 1 50); do
+    # PS_REDIS_WAIT: tenths of a second to wait for it (a big AOF takes a while to load)
+    for _ in $(seq 1 "${PS_REDIS_WAIT:-50}"); do
         redis-cli -p "$PS_REDIS_PORT" ping >/dev/null 2>&1 && return 0
         sleep 0.1
     done
     stack_die "redis-server did not restart on port $PS_REDIS_PORT"
+}
+
+# stack_restart_pg MODE: pg_ctl restart -m MODE (e.g. immediate: a crash and
+# recovery) with the options it was started with; waits until it accepts again.
+stack_restart_pg() {
+    stack_as_pg "$PS_PG_BIN/pg_ctl" -D "$PS_STACK_DIR/pg" -m "$1" -w -t 60 \
+        -l "$PS_STACK_DIR/pg.log" restart >/dev/null 2>&1 || stack_die "PostgreSQL did not restart"
 }
 
 stack_start() {

@@ -1,0 +1,98 @@
+"""faults.py - the chaos run's fault driver.
+
+At seeded random moments it does one of four things, taking the kinds in
+seeded random order, each kind once per round of four:
+  worker_kill    SIGKILL a worker process, start a new one a moment later
+  ingest_kill    SIGKILL one of the ingest processes sharing the port, restart it
+  redis_restart  SIGKILL redis-server (AOF, appendfsync always) and start it again
+  pg_restart     pg_ctl restart -m immediate (a crash and recovery)
+Every fault is logged with its time; it stops once told to and every kind has
+happened at least once.
+"""
+import os
+import random
+import signal
+import threading
+import time
+
+import services
+
+KINDS = ("worker_kill", "ingest_kill", "redis_restart", "pg_restart")
+
+
+class Faults:
+    def __init__(self, cluster, seed, every_s, log):
+        self.cluster, self.every_s, self.log = cluster, every_s, log
+        self.rng = random.Random("faults/%s" % seed)
+        self.count = {k: 0 for k in KINDS}
+        self.down_s = {k: 0.0 for k in KINDS}
+        self.errors = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def kinds(self):
+        while True:
+            order = list(KINDS)
+            self.rng.shuffle(order)
+            yield from order
+
+    def run(self):
+        t0, kinds = time.monotonic(), self.kinds()
+        while True:
+            kind = next(kinds)
+            if not self.stop.is_set():
+                self.stop.wait(self.every_s * self.rng.uniform(0.5, 1.5))
+            if self.stop.is_set():  # only the kinds that have not happened yet
+                if min(self.count.values()) > 0:
+                    return
+                if self.count[kind] > 0:
+                    continue
+                time.sleep(1.0)
+            if not self.inject(kind, time.monotonic() - t0):
+                return
+
+    def inject(self, kind, at):
+        pause = self.rng.uniform(0.2, 2.0)
+        start = time.monotonic()
+        try:
+            what = getattr(self, kind)(pause)
+        except Exception as ex:  # a fault that cannot be undone fails the run
+            self.errors.append("%s: %s" % (kind, ex))
+            self.log("fault %s failed: %s" % (kind, ex))
+            return False
+        took = time.monotonic() - start
+        self.count[kind] += 1
+        self.down_s[kind] += took
+        self.log("[%7.1f s] fault %d: %s: %s (back after %.1f s)" % (
+            at, sum(self.count.values()), kind, what, took))
+        return True
+
+    def worker_kill(self, pause):
+        name = self.rng.choice(sorted(self.cluster.workers))
+        pid = self.cluster.procs.kill(name)
+        time.sleep(pause)
+        self.cluster.start_worker(name)
+        return "SIGKILL %s (pid %d)" % (name, pid)
+
+    def ingest_kill(self, pause):
+        name = self.rng.choice(sorted(self.cluster.ingests))
+        pid = self.cluster.procs.kill(name)
+        time.sleep(pause)
+        self.cluster.start_ingest(name)
+        return "SIGKILL %s (pid %d)" % (name, pid)
+
+    def redis_restart(self, pause):
+        pid = services.redis_pid(self.cluster.stack_dir)
+        os.kill(pid, signal.SIGKILL)
+        if not services.wait_gone(pid, 30):
+            raise RuntimeError("redis-server %d still running after SIGKILL" % pid)
+        time.sleep(pause)
+        services.stack("stack_restart_redis")
+        return "SIGKILL redis-server (pid %d), started again on its AOF" % pid
+
+    def pg_restart(self, pause):
+        services.stack("stack_restart_pg", "immediate")
+        return "pg_ctl restart -m immediate"
+
+    def summary(self):
+        return ", ".join("%s %d" % (k, self.count[k]) for k in KINDS)

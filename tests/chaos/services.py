@@ -1,0 +1,193 @@
+"""services.py - the chaos run's view of its servers and processes.
+
+A minimal Redis client (RESP over a socket, enough for XINFO, XLEN, EVAL and
+pipelined XADD), psql for queries, and the paystream processes this run starts
+(ingest and worker, owned as subprocesses: started, SIGKILLed, restarted and
+stopped by pid). Redis and PostgreSQL belong to tests/harness/stack.sh; they are
+crashed here by the pid they wrote and brought back by its helpers.
+"""
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+PSQL = "/usr/lib/postgresql/15/bin/psql"
+STACK_SH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness", "stack.sh")
+
+
+# ------------------------------------------------------------------ Redis --
+
+class RedisError(Exception):
+    pass
+
+
+class Redis:
+    """One connection to 127.0.0.1:port; reconnects on the next call after an error."""
+
+    def __init__(self, port, timeout=10.0):
+        self.port, self.timeout, self.sock, self.buf = port, timeout, None, b""
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+        self.sock, self.buf = None, b""
+
+    @staticmethod
+    def encode(args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        return b"".join(out)
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise ConnectionError("Redis closed the connection")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            chunk = self.sock.recv(max(1 << 16, n + 2 - len(self.buf)))
+            if not chunk:
+                raise ConnectionError("Redis closed the connection")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def _reply(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            return RedisError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            return None if int(rest) < 0 else self._exact(int(rest))
+        if kind == b"*":
+            return None if int(rest) < 0 else [self._reply() for _ in range(int(rest))]
+        raise ConnectionError("bad RESP reply %r" % line[:40])
+
+    def pipeline(self, commands):
+        """Send all commands, then read all replies (errors returned in place)."""
+        try:
+            if self.sock is None:
+                self.sock = socket.create_connection(("127.0.0.1", self.port), self.timeout)
+            self.sock.sendall(b"".join(self.encode(c) for c in commands))
+            return [self._reply() for _ in commands]
+        except (OSError, ValueError):
+            self.close()
+            raise
+
+    def call(self, *args):
+        reply = self.pipeline([args])[0]
+        if isinstance(reply, RedisError):
+            raise reply
+        return reply
+
+
+def as_dict(flat):
+    """A RESP map sent as a flat array, with text keys."""
+    return {flat[i].decode() if isinstance(flat[i], bytes) else flat[i]: flat[i + 1]
+            for i in range(0, len(flat), 2)}
+
+
+# ------------------------------------------------------------- PostgreSQL --
+
+def psql(url, query, timeout=120):
+    """Rows of a query as lists of text fields (psql -At, '|' separated)."""
+    out = subprocess.run([PSQL, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", url, "-c", query],
+                         capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError("psql: %s" % out.stderr.strip())
+    return [line.split("|") for line in out.stdout.splitlines()]
+
+
+def stack(helper, *args):
+    """Run one function of tests/harness/stack.sh (its variables come from our
+    env); what it printed."""
+    return subprocess.run(["bash", "-c", '. "$0"; "$@"', STACK_SH, helper] + list(args),
+                          check=True, timeout=180, capture_output=True, text=True).stdout
+
+
+# -------------------------------------------------------------- processes --
+
+class Procs:
+    """The ingest and worker processes of one run; logs under `logdir`."""
+
+    def __init__(self, bin_dir, logdir, env):
+        self.bin_dir, self.logdir, self.env = bin_dir, logdir, env
+        self.running = {}  # name -> Popen
+        self.started = 0
+
+    def start(self, name, program, extra):
+        env = dict(self.env, **extra)
+        log = open(os.path.join(self.logdir, "%s.log" % name), "ab")
+        p = subprocess.Popen([os.path.join(self.bin_dir, program)], env=env, stdout=log,
+                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+        self.running[name] = p
+        self.started += 1
+        return p
+
+    def kill(self, name):
+        """SIGKILL one of ours by its pid and reap it."""
+        p = self.running.pop(name)
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=30)
+        return p.pid
+
+    def stop_all(self, timeout=60):
+        """SIGTERM every process; {name: exit status} (None: had to be killed)."""
+        for p in self.running.values():
+            p.send_signal(signal.SIGTERM)
+        status = {}
+        for name, p in self.running.items():
+            try:
+                status[name] = p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                status[name] = None
+        self.running.clear()
+        return status
+
+
+def wait_http(url, seconds):
+    """True once url answers 200."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def redis_pid(stack_dir):
+    with open(os.path.join(stack_dir, "redis.pid")) as f:
+        return int(f.read().strip())
+
+
+def wait_gone(pid, seconds):
+    """True once pid has ended (a zombie nobody reaped yet counts as ended)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        time.sleep(0.05)
+    return False
