@@ -9,11 +9,12 @@ numbers: a missed target is a finding, not a crash.
 import statistics
 import sys
 
-SERVERS = ["paystream", "bare", "node"]
+SERVERS = ["paystream", "bare", "node", "paystream2"]
 LABEL = {
     "paystream": "paystream-ingest",
     "bare": "bare libevent (200 only)",
     "node": "Node stripe+ioredis",
+    "paystream2": "paystream-ingest x2 (SO_REUSEPORT, extra row)",
 }
 
 
@@ -148,6 +149,10 @@ def main():
     ratio("paystream", "bare", 0.8, "paystream / bare")
     if "node" in S and "bare" in S:
         print(f"- node / bare: {S['node']['rps'] / S['bare']['rps']:.2f}x")
+    for b in ("node", "bare"):  # two processes against one: shown, not judged
+        if "paystream2" in S and b in S:
+            print(f"- paystream x2 processes / {b} (1 process): "
+                  f"{S['paystream2']['rps'] / S[b]['rps']:.2f}x (not like for like)")
 
     half = by["paystream"].get("half", [])
     if half:
@@ -173,7 +178,7 @@ def main():
     print()
     print("Stream check (XLEN growth vs 200 answers, per measured run; growth may exceed the 200s "
           "counted by at most the requests in flight when wrk stopped):")
-    for s in ("paystream", "node"):
+    for s in ("paystream", "node", "paystream2"):
         if s not in S:
             continue
         parts = []
