@@ -149,6 +149,16 @@ def main():
     ratio("paystream", "bare", 0.8, "paystream / bare")
     if "node" in S and "bare" in S:
         print(f"- node / bare: {S['node']['rps'] / S['bare']['rps']:.2f}x")
+    # CPU time per request moves much less with other load than req/s does
+    cpu_us = {s: S[s]["cpu_srv"] / 100.0 / S[s]["rps"] * 1e6 for s in SERVERS
+              if s in S and S[s]["cpu_srv"] and S[s]["rps"]}
+    if cpu_us:
+        print("- server CPU per request (medians): " + ", ".join(
+            f"{s} {v:.1f} us" for s, v in cpu_us.items()) +
+            ("; bare / paystream " f"{cpu_us['bare'] / cpu_us['paystream']:.2f}x, "
+             f"node / paystream {cpu_us['node'] / cpu_us['paystream']:.2f}x "
+             "(what the req/s ratios become when each server has a core to itself)"
+             if all(k in cpu_us for k in ("bare", "node", "paystream")) else ""))
     for b in ("node", "bare"):  # two processes against one: shown, not judged
         if "paystream2" in S and b in S:
             print(f"- paystream x2 processes / {b} (1 process): "
