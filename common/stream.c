@@ -306,3 +306,40 @@ long stream_trim_by_age(redis_conn *c, const char *stream, const char *group, in
     redis_reply_free(r);
     return n;
 }
+
+/* One consumer of an XINFO CONSUMERS reply: name, pending, idle ms. */
+static const char *consumer_fields(const redis_reply *r, long long *pending, long long *idle) {
+    const char *name = NULL;
+    *pending = *idle = -1;
+    for (size_t i = 0; i + 1 < redis_reply_count(r); i += 2) {
+        const char *k = redis_reply_str(redis_reply_at(r, i), NULL);
+        const redis_reply *v = redis_reply_at(r, i + 1);
+        if (k == NULL) continue;
+        if (strcmp(k, "name") == 0) name = redis_reply_str(v, NULL);
+        if (strcmp(k, "pending") == 0) *pending = redis_reply_int(v);
+        if (strcmp(k, "idle") == 0) *idle = redis_reply_int(v);
+    }
+    return name;
+}
+
+long stream_reap_consumers(redis_conn *c, const char *stream, const char *group, long min_idle_ms,
+                           const char *keep) {
+    const char *info[] = {"XINFO", "CONSUMERS", stream, group};
+    redis_reply *r = NULL;
+    long removed = 0;
+    if (cmd(c, &r, 4, info) != 0) return -1;
+    for (size_t i = 0; i < redis_reply_count(r); i++) {
+        long long pending, idle;
+        const char *name = consumer_fields(redis_reply_at(r, i), &pending, &idle);
+        if (name == NULL || strcmp(name, keep) == 0 || pending != 0 || idle <= min_idle_ms)
+            continue;
+        const char *del[] = {"XGROUP", "DELCONSUMER", stream, group, name};
+        if (cmd(c, NULL, 5, del) != 0) {
+            removed = -1;
+            break;
+        }
+        removed++;
+    }
+    redis_reply_free(r);
+    return removed;
+}

@@ -66,6 +66,12 @@ int stream_delete(redis_conn *c, const char *stream, const char *id);
  * undelivered entry of `group`. Returns entries removed or -1. */
 long stream_trim_by_age(redis_conn *c, const char *stream, const char *group, int64_t before_ms);
 
+/* XGROUP DELCONSUMER every consumer of `group` but `keep` that holds no
+ * pending entry and has been idle longer than min_idle_ms (the consumers of
+ * worker processes that are gone). Returns consumers removed or -1. */
+long stream_reap_consumers(redis_conn *c, const char *stream, const char *group, long min_idle_ms,
+                           const char *keep);
+
 /* Compare two stream ids ("ms-seq"); <0, 0, >0. */
 int stream_id_cmp(const char *a, const char *b);
 

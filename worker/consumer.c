@@ -305,6 +305,13 @@ static void trim(consumer *c) {
         log_warn("trimming the stream failed: %s", redis_errstr(c->redis));
     else if (n > 0)
         log_info("trimmed %ld entries older than the retention", n);
+    /* consumers of processes that are gone, once XAUTOCLAIM has emptied them */
+    n = stream_reap_consumers(c->redis, c->cfg->stream, c->cfg->group, 2 * c->cfg->claim_idle_ms,
+                              c->name);
+    if (n < 0)
+        log_warn("removing idle consumers failed: %s", redis_errstr(c->redis));
+    else if (n > 0)
+        log_info("removed %ld idle consumers without pending entries from the group", n);
 }
 
 static long block_ms(const consumer *c) {

@@ -9,6 +9,8 @@
 #  2. The workers' PostgreSQL connections are cut again and again while they
 #     apply a few thousand events: nothing of a cut batch is acknowledged,
 #     all of it is applied again, nothing is lost and nothing applied twice.
+#  3. Consumers of worker processes that are gone (no pending entries, idle
+#     past twice PAYSTREAM_CLAIM_IDLE_MS) are removed from the group.
 . "$(dirname "$0")/e2e_lib.sh"
 
 ATTEMPTS=3
@@ -112,4 +114,16 @@ check "nothing pending, no new dead letter" "0 4" "$(group_field pending) $(rcli
 reconcile_clean
 stop_worker "$W2"
 stop_worker "$W3"
+
+# --------------------------------------------- 3. consumers that are gone --
+consumers() { rcli XINFO CONSUMERS "$STREAM" "$GROUP" | awk 'prev == "name" { print } { prev = $0 }' | sort | tr '\n' ' '; }
+rcli XGROUP CREATECONSUMER "$STREAM" "$GROUP" gone-host:1:0 >/dev/null
+sleep 0.5
+start_worker W4 PAYSTREAM_CONCURRENCY=1 PAYSTREAM_CLAIM_IDLE_MS=100
+for _ in $(seq 1 50); do
+    case "$(consumers)" in *gone-host*) sleep 0.1 ;; *) break ;; esac
+done
+check "idle consumers without pending entries were removed; the live one stays" "$(hostname):$W4:0 " \
+    "$(consumers)"
+stop_worker "$W4"
 done_testing
