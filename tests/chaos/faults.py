@@ -67,19 +67,19 @@ class Faults:
             at, sum(self.count.values()), kind, what, took))
         return True
 
-    def worker_kill(self, pause):
-        name = self.rng.choice(sorted(self.cluster.workers))
+    def kill_one(self, names, start, pause):
+        """SIGKILL one process of `names`, start it again after `pause` s."""
+        name = self.rng.choice(sorted(names))
         pid = self.cluster.procs.kill(name)
         time.sleep(pause)
-        self.cluster.start_worker(name)
+        start(name)
         return "SIGKILL %s (pid %d)" % (name, pid)
 
+    def worker_kill(self, pause):
+        return self.kill_one(self.cluster.workers, self.cluster.start_worker, pause)
+
     def ingest_kill(self, pause):
-        name = self.rng.choice(sorted(self.cluster.ingests))
-        pid = self.cluster.procs.kill(name)
-        time.sleep(pause)
-        self.cluster.start_ingest(name)
-        return "SIGKILL %s (pid %d)" % (name, pid)
+        return self.kill_one(self.cluster.ingests, self.cluster.start_ingest, pause)
 
     def redis_restart(self, pause):
         pid = services.redis_pid(self.cluster.stack_dir)

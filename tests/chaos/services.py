@@ -13,6 +13,8 @@ import subprocess
 import time
 import urllib.request
 
+from plan import se
+
 PSQL = "/usr/lib/postgresql/15/bin/psql"
 STACK_SH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness", "stack.sh")
 
@@ -33,14 +35,6 @@ class Redis:
         if self.sock is not None:
             self.sock.close()
         self.sock, self.buf = None, b""
-
-    @staticmethod
-    def encode(args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        return b"".join(out)
 
     def _line(self):
         while b"\r\n" not in self.buf:
@@ -80,7 +74,7 @@ class Redis:
         try:
             if self.sock is None:
                 self.sock = socket.create_connection(("127.0.0.1", self.port), self.timeout)
-            self.sock.sendall(b"".join(self.encode(c) for c in commands))
+            self.sock.sendall(b"".join(se.resp_cmd(*c) for c in commands))
             return [self._reply() for _ in commands]
         except (OSError, ValueError):
             self.close()
