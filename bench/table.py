@@ -3,8 +3,7 @@
 
 Reads OUT/ingest.out, OUT/worker.*.out, OUT/e2e.out, OUT/deduct.out (each part's
 stdout; the machine-readable lines start with "RESULT <part> k=v ...") and
-OUT/meta (k=v lines bench/run wrote: load averages, settings). bench/worker/run
-is read either from its RESULT lines or, failing those, from its text table.
+OUT/meta (k=v lines bench/run wrote: load averages, settings).
 
   table.py OUT                 print the table (Markdown) and the notes under it
   table.py OUT --worker-max    print "<events/s> <processes>" of the fastest worker row
@@ -29,21 +28,12 @@ def results(path, part):
 
 
 def worker_samples(out):
-    """[(processes, events/s, pgbench tps)], one per process count and script run"""
+    """[(processes, events/s, pgbench tps)], one per process count and run of bench/worker/run"""
     samples = []
     for name in sorted(os.listdir(out)):
-        if not re.fullmatch(r"worker\.\d+(\.\d+)?\.out", name):
-            continue
-        path = os.path.join(out, name)
-        rows = results(path, "worker")
-        if rows:
-            samples += [(int(r["procs"]), float(r["events_per_s"]), float(r["anchor_tps"])) for r in rows]
-            continue
-        text = open(path, errors="replace").read()
-        tps = re.search(r"^pgbench, .*?(\d+)\s+100%$", text, re.M)
-        for m in re.finditer(r"^(\d+) worker process(?:es)? .*?\s(\d+)\s+\d+%$", text, re.M):
-            if tps:
-                samples.append((int(m.group(1)), float(m.group(2)), float(tps.group(1))))
+        if re.fullmatch(r"worker\.\d+\.out", name):
+            samples += [(int(r["procs"]), float(r["events_per_s"]), float(r["anchor_tps"]))
+                        for r in results(os.path.join(out, name), "worker")]
     return samples
 
 
