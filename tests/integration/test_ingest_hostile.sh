@@ -244,7 +244,7 @@ section_slow() {
 section_idle() {
     local base most=0 f out
     base=$(fds)
-    python3 "$HC" idle "$ING_PORT" 1500 25 >"$ING_DIR/idle.out" &
+    python3 "$HC" idle "$ING_PORT" 2000 30 >"$ING_DIR/idle.out" &
     local idler=$!
     for _ in $(seq 1 30); do
         f=$(fds)
@@ -256,9 +256,9 @@ section_idle() {
     out=$(cat "$ING_DIR/idle.out")
     # the cap counts client connections; a few more descriptors come and go
     # (a Redis reconnect, /healthz polls)
-    ck "1,500 idle connections: at most $CAP open in ingest at once (peak +$((most - base)) descriptors)" yes \
+    ck "2,000 idle connections: at most $CAP open in ingest at once (peak +$((most - base)) descriptors)" yes \
         "$([ $((most - base)) -le $((CAP + 8)) ] && [ $((most - base)) -ge $((CAP / 2)) ] && echo yes || echo no)"
-    ck "1,500 idle connections: every one closed by the deadline" "opened 1500 closed 1500" "$out"
+    ck "2,000 idle connections: every one closed by the deadline" "opened 2000 closed 2000" "$out"
     ck "served again after them" yes "$(alive && echo yes || echo no)"
 }
 
