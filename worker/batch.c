@@ -16,8 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SQL_EVENT_OPEN "SELECT paystream.ps_event_open($1, $2, $3, $4, $5, $6)"
-#define SQLSTATE_DONE  "PS001" /* ps_event_open: already applied or skipped */
+#define SQLSTATE_DONE "PS001" /* ps_event_open: already applied or skipped */
 
 typedef enum {
     STEP_OK = 0,  /* go on with the next event */
@@ -101,12 +100,13 @@ static step trace_failure(batch *b) {
     if (seq < 0 || is_conflict(pg_sqlstate(pg))) return STEP_FAILED;
     for (size_t k = 0; k < b->next; k++) {
         batch_slot *s = &b->slots[k];
-        if (s->seq_open < 0 || seq < s->seq_open || seq >= s->seq_end) continue;
-        if (seq == s->seq_open && strcmp(pg_sqlstate(pg), SQLSTATE_DONE) == 0) {
+        long open = s->ev.seq_open;
+        if (open < 0 || seq < open || seq >= s->seq_end) continue;
+        if (seq == open && strcmp(pg_sqlstate(pg), SQLSTATE_DONE) == 0) {
             s->res = APPLY_DONE;
             str_copy(s->info.outcome, "duplicate", sizeof(s->info.outcome));
         } else {
-            set_failed(s, seq == s->seq_open ? "begin: " : "", pg_errstr(pg));
+            set_failed(s, seq == open && !s->ev.open_folded ? "begin: " : "", pg_errstr(pg));
         }
         if (defer_rollback(b) != 0) return STEP_LOST;
         b->next = k + 1;
@@ -120,37 +120,46 @@ static step trace_failure(batch *b) {
 static void reset_event(batch_slot *s) {
     event_ctx *ev = &s->ev;
     ev->user_id[0] = ev->note[0] = ev->error[0] = '\0';
-    ev->note_null = ev->db_failed = false;
+    ev->note_null = ev->db_failed = ev->open_folded = ev->finished = false;
+    ev->batched = true;
+    ev->open_params = NULL;
+    ev->seq_open = -1;
     s->info.error[0] = '\0';
     str_copy(s->info.outcome, "failed", sizeof(s->info.outcome));
-    s->seq_open = s->seq_end = -1;
+    s->seq_end = -1;
 }
 
 /* One event under its own savepoint; its results stand once a later flight
- * (at the latest the COMMIT's) has gone through. */
+ * (at the latest the COMMIT's) has gone through. Its ps_event_open goes out
+ * with its first statement, inside the ledger call when that comes first
+ * (ev_apply), in which case that call also finishes it. */
 static step run_event(batch *b, batch_slot *s) {
     char created[24];
     const char *params[6];
     if (s->ev.root == NULL) { /* not parsed: info.error says why */
         s->res = APPLY_RETRY;
-        s->seq_open = s->seq_end = -1;
+        s->ev.seq_open = s->seq_end = -1;
         return STEP_OK;
     }
     reset_event(s);
     s->ev.pg = b->pg;
     apply_event_params(&s->ev, s->e, created, params);
     if (defer(b, "savepoint_event", "SAVEPOINT ev", 0, NULL) != 0) return STEP_LOST;
-    s->seq_open = pg_next_seq(b->pg);
-    if (defer(b, "event_open", SQL_EVENT_OPEN, 6, params) != 0) return STEP_LOST;
+    s->ev.open_params = params;
     const char *final = apply_run_handler(b->cfg, &s->ev);
+    if (final == NULL && s->ev.db_failed) {
+        s->ev.open_params = NULL;
+        s->seq_end = pg_next_seq(b->pg);
+        return trace_failure(b);
+    }
+    if (ev_send_open(&s->ev) != 0) return STEP_LOST; /* the handler sent nothing */
     s->seq_end = pg_next_seq(b->pg);
-    if (final == NULL && s->ev.db_failed) return trace_failure(b);
     if (final == NULL) { /* the handler refused it */
         set_failed(s, "", s->ev.error);
         return defer_rollback(b) == 0 ? STEP_OK : STEP_LOST;
     }
     apply_finish_params(&s->ev, final, params);
-    if (defer(b, "event_finish", SQL_EVENT_FINISH, 4, params) != 0 ||
+    if ((!s->ev.finished && defer(b, "event_finish", SQL_EVENT_FINISH, 4, params) != 0) ||
         defer(b, "release_event", "RELEASE SAVEPOINT ev", 0, NULL) != 0)
         return STEP_LOST;
     s->res = APPLY_DONE;

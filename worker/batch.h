@@ -23,10 +23,10 @@ typedef struct batch_slot {
                               APPLY_RETRY (it failed alone: info.error) */
     /* private to batch.c */
     event_ctx ev;
-    const char *key;        /* lock-order key */
-    size_t pos;             /* position in the caller's order */
-    long seq_open, seq_end; /* numbers of its ps_event_open and of its first statement
-                               after the handler's (pg_next_seq) */
+    const char *key; /* lock-order key */
+    size_t pos;      /* position in the caller's order */
+    long seq_end;    /* number of its first statement after its open and the
+                        handler's (pg_next_seq); the open's is ev.seq_open */
 } batch_slot;
 
 /* Apply the entries of slots[0..n) (n <= BATCH_MAX; only .e set) in one

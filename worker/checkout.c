@@ -37,9 +37,7 @@ static ev_outcome grant_pack(event_ctx *ev) {
     if (resolve_user(ev, p.customer, NULL, NULL, 0) != 0) return EV_FAILED;
     const char *params[7] = {ev->user_id,      p.session,  p.pack,      p.price,
                              p.payment_intent, p.customer, ev->event_id};
-    if (ev_call(ev, "pack_paid", "SELECT paystream.ps_pack_paid($1, $2, $3, $4, $5, $6, $7)", 7,
-                params) != 0)
-        return EV_FAILED;
+    if (EV_APPLY(ev, "ps_pack_paid", 7, params) != 0) return EV_FAILED;
     return EV_APPLIED;
 }
 
@@ -48,9 +46,7 @@ static ev_outcome link_subscription(event_ctx *ev) {
     const char *sub = jstr(ev->object, "subscription");
     if (resolve_user(ev, customer, NULL, NULL, 0) != 0) return EV_FAILED;
     const char *params[4] = {ev->user_id, customer, sub, ev->event_id};
-    if (ev_call(ev, "checkout_subscription",
-                "SELECT paystream.ps_checkout_subscription($1, $2, $3, $4)", 4, params) != 0)
-        return EV_FAILED;
+    if (EV_APPLY(ev, "ps_checkout_subscription", 4, params) != 0) return EV_FAILED;
     return EV_APPLIED;
 }
 
@@ -87,8 +83,6 @@ ev_outcome checkout_async_failed(event_ctx *ev) {
     if (resolve_user(ev, p.customer, NULL, NULL, 0) != 0) return EV_FAILED;
     const char *params[6] = {ev->user_id, p.session,        p.pack,
                              p.price,     p.payment_intent, ev->event_id};
-    if (ev_call(ev, "pack_failed", "SELECT paystream.ps_pack_failed($1, $2, $3, $4, $5, $6)", 6,
-                params) != 0)
-        return EV_FAILED;
+    if (EV_APPLY(ev, "ps_pack_failed", 6, params) != 0) return EV_FAILED;
     return EV_APPLIED;
 }

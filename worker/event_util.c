@@ -24,9 +24,17 @@ ev_outcome ev_skip(event_ctx *ev, const char *fmt, ...) {
     return EV_SKIPPED;
 }
 
+int ev_send_open(event_ctx *ev) {
+    const char *const *params = ev->open_params;
+    if (params == NULL) return 0;
+    ev->open_params = NULL;
+    ev->seq_open = pg_next_seq(ev->pg);
+    return pg_defer(ev->pg, "event_open", SQL_EVENT_OPEN, 6, params);
+}
+
 int ev_call(event_ctx *ev, const char *name, const char *sql, int n, const char *const *params) {
     pg_result *r = NULL;
-    if (pg_exec_prepared(ev->pg, name, sql, n, params, &r) != 0) {
+    if (ev_send_open(ev) != 0 || pg_exec_prepared(ev->pg, name, sql, n, params, &r) != 0) {
         ev->db_failed = true;
         snprintf(ev->error, sizeof(ev->error), "%s", pg_errstr(ev->pg));
         return -1;
@@ -35,6 +43,39 @@ int ev_call(event_ctx *ev, const char *name, const char *sql, int n, const char 
     ev->note_null = v == NULL;
     snprintf(ev->note, sizeof(ev->note), "%s", v ? v : "");
     pg_result_free(r);
+    return 0;
+}
+
+/* "SELECT paystream.fn($1, ..., $n)" into sql (256 bytes) */
+static const char *ledger_sql(char *sql, const char *fn, int n) {
+    size_t len = (size_t)snprintf(sql, 256, "SELECT paystream.%s(", fn);
+    for (int i = 1; i <= n && len < 256; i++)
+        len += (size_t)snprintf(sql + len, 256 - len, "%s$%d", i > 1 ? ", " : "", i);
+    if (len < 256) snprintf(sql + len, 256 - len, ")");
+    return sql;
+}
+
+#define EV_MAX_PARAMS 16
+
+int ev_apply(event_ctx *ev, const char *fn, const char *fn_event, int n,
+             const char *const *params) {
+    char sql[256];
+    const char *all[EV_MAX_PARAMS + 6];
+    if (!ev->batched) return ev_call(ev, fn, ledger_sql(sql, fn, n), n, params);
+    if (n > EV_MAX_PARAMS) return ev_fail(ev, "%s: too many parameters", fn), -1;
+    /* p_open, then ps_event_open's parameters but the event id (fn has it) */
+    const char *const *open = ev->open_params;
+    all[0] = open ? "true" : "false";
+    for (int i = 1; i < 6; i++)
+        all[i] = open ? open[i] : NULL;
+    memcpy(all + 6, params, (size_t)n * sizeof(*params));
+    if (open) {
+        ev->open_params = NULL;
+        ev->seq_open = pg_next_seq(ev->pg);
+        ev->open_folded = true;
+    }
+    if (ev_call(ev, fn_event, ledger_sql(sql, fn_event, n + 6), n + 6, all) != 0) return -1;
+    ev->finished = true;
     return 0;
 }
 

@@ -66,10 +66,6 @@ ev_outcome subscription_changed(event_ctx *ev) {
                               s.has_created ? created : NULL,
                               ev_created,
                               ev->event_id};
-    if (ev_call(ev, "subscription_state",
-                "SELECT paystream.ps_subscription_state($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-                " $11)",
-                11, params) != 0)
-        return EV_FAILED;
+    if (EV_APPLY(ev, "ps_subscription_state", 11, params) != 0) return EV_FAILED;
     return EV_APPLIED;
 }
