@@ -63,8 +63,3 @@ bench_database() {
     "$PS_BIN_DIR/paystreamctl" plans load "$BENCH_ROOT/tests/events/plans.txt" >/dev/null ||
         bench_die "paystreamctl plans load failed on $1"
 }
-
-# bench_median: the median of the numbers on stdin, one a line
-bench_median() {
-    sort -g | awk '{a[NR] = $1} END {if (NR) print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'
-}
