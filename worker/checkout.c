@@ -47,7 +47,7 @@ static ev_outcome link_subscription(event_ctx *ev) {
     if (resolve_user(ev, customer, NULL, NULL, 0) != 0) return EV_FAILED;
     const char *params[4] = {ev->user_id, customer, sub, ev->event_id};
     if (EV_APPLY(ev, "ps_checkout_subscription", 4, params) != 0) return EV_FAILED;
-    return EV_APPLIED;
+    return ev_applied(ev);
 }
 
 /* -------------------------------------------------------------- handlers -- */

@@ -72,6 +72,10 @@ int ev_call(event_ctx *ev, const char *name, const char *sql, int n, const char 
  * finishes it as applied with the returned note: one statement per event. */
 int ev_apply(event_ctx *ev, const char *fn, const char *fn_event, int n, const char *const *params);
 #define EV_APPLY(ev, fn, n, params) ev_apply(ev, fn, fn "_event", n, params)
+/* After a successful EV_APPLY: EV_SKIPPED when the ledger function's note
+ * starts with "skipped: " (an event of a replaced subscription, sql/007,
+ * which the server also records as skipped), else EV_APPLIED. */
+ev_outcome ev_applied(const event_ctx *ev);
 /* Send the event's pending ps_event_open (batch); 0, or -1 when the
  * connection is gone. Nothing to do outside a batch or once sent. */
 int ev_send_open(event_ctx *ev);

@@ -79,6 +79,10 @@ int ev_apply(event_ctx *ev, const char *fn, const char *fn_event, int n,
     return 0;
 }
 
+ev_outcome ev_applied(const event_ctx *ev) {
+    return strncmp(ev->note, "skipped: ", 9) == 0 ? EV_SKIPPED : EV_APPLIED;
+}
+
 bool ev_note_is_null(const event_ctx *ev) {
     return ev->note_null;
 }

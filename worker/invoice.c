@@ -91,7 +91,7 @@ ev_outcome invoice_paid(event_ctx *ev) {
     if (resolve_invoice_user(ev, customer, sub) != 0) goto done;
     snprintf(end, sizeof(end), "%" PRId64, period_end);
     const char *params[7] = {ev->user_id, sub, customer, id, prices.buf, end, ev->event_id};
-    if (EV_APPLY(ev, "ps_invoice_paid", 7, params) == 0) out = EV_APPLIED;
+    if (EV_APPLY(ev, "ps_invoice_paid", 7, params) == 0) out = ev_applied(ev);
 done:
     strbuf_free(&prices);
     return out;
@@ -107,5 +107,5 @@ ev_outcome invoice_payment_failed(event_ctx *ev) {
     snprintf(created, sizeof(created), "%" PRId64, ev->created);
     const char *params[5] = {ev->user_id, sub, customer, created, ev->event_id};
     if (EV_APPLY(ev, "ps_subscription_past_due", 5, params) != 0) return EV_FAILED;
-    return EV_APPLIED;
+    return ev_applied(ev);
 }

@@ -67,5 +67,5 @@ ev_outcome subscription_changed(event_ctx *ev) {
                               ev_created,
                               ev->event_id};
     if (EV_APPLY(ev, "ps_subscription_state", 11, params) != 0) return EV_FAILED;
-    return EV_APPLIED;
+    return ev_applied(ev);
 }
