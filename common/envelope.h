@@ -39,19 +39,19 @@ typedef enum {
 /* Parse body[0..len) (need not be NUL-terminated) in one pass that allocates
  * nothing, reads no byte past len and takes time linear in len.
  *
- * Valid JSON is exactly what jansson 2.14's json_loadb(JSON_DECODE_ANY)
- * accepts, so a body that passes here also parses in the worker:
- * RFC 8259 grammar, nothing but blanks after the value; strings in strict
- * UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF), escapes
- * with \u surrogate pairs properly paired, and no \u0000; numbers without
- * leading zeros, integers within int64, reals that do not overflow a double;
- * values nested at most ENVELOPE_MAX_DEPTH deep (a value inside N containers
- * is at depth N + 1). Duplicate keys: one of the five envelope keys twice in
+ * Valid JSON is what jansson 2.14's json_loadb(JSON_DECODE_ANY) accepts (two
+ * exceptions below), so a body that passes here also parses in the worker,
+ * duplicate keys aside: RFC 8259 grammar, nothing but blanks after the
+ * value; strings in strict UTF-8 (no overlong forms, no surrogates, nothing
+ * above U+10FFFF), escapes with \u surrogate pairs properly paired, and no
+ * \u0000; numbers without leading zeros, integers within int64, reals that
+ * do not overflow a double; values nested at most ENVELOPE_MAX_DEPTH deep (a
+ * value inside N containers is at depth N + 1). Duplicate keys: one of the five envelope keys twice in
  * the top-level object is ENV_NOT_JSON (ingest and worker could otherwise
  * read different ids); other duplicates are left to the worker, whose jansson
- * rejects them (Stripe never sends any). A NUL byte is refused wherever it
- * is (jansson 2.14 skips one right after a number or literal: a quirk of its
- * stream, not copied).
+ * rejects them, so such an event ends in the dead letters (Stripe never
+ * sends any). A NUL byte is refused wherever it is (jansson 2.14 skips one
+ * right after a number or literal: a quirk of its stream, not copied).
  *
  * The fields are read from the top-level object only, escapes decoded. On
  * ENV_OK *out is filled; otherwise it is zeroed. detail (may be NULL) gets
