@@ -46,12 +46,14 @@ typedef enum {
  * above U+10FFFF), escapes with \u surrogate pairs properly paired, and no
  * \u0000; numbers without leading zeros, integers within int64, reals that
  * do not overflow a double; values nested at most ENVELOPE_MAX_DEPTH deep (a
- * value inside N containers is at depth N + 1). Duplicate keys: one of the five envelope keys twice in
- * the top-level object is ENV_NOT_JSON (ingest and worker could otherwise
- * read different ids); other duplicates are left to the worker, whose jansson
- * rejects them, so such an event ends in the dead letters (Stripe never
- * sends any). A NUL byte is refused wherever it is (jansson 2.14 skips one
- * right after a number or literal: a quirk of its stream, not copied).
+ * value inside N containers is at depth N + 1).
+ *
+ * Duplicate keys: one of the five envelope keys twice in the top-level
+ * object is ENV_NOT_JSON (ingest and worker could otherwise read different
+ * ids); other duplicates are left to the worker, whose jansson rejects them,
+ * so such an event ends in the dead letters (Stripe never sends any). A NUL
+ * byte is refused wherever it is (jansson 2.14 skips one right after a number
+ * or literal: a quirk of its stream, not copied).
  *
  * The fields are read from the top-level object only, escapes decoded. On
  * ENV_OK *out is filled; otherwise it is zeroed. detail (may be NULL) gets
