@@ -1,10 +1,12 @@
 /* batch.c - several events, one transaction, one savepoint each (see batch.h).
  *
  * Round trips: statements whose result the worker need not look at (BEGIN,
- * SAVEPOINT, ps_event_open, ps_event_finish, RELEASE) are deferred with
+ * SAVEPOINT, ps_event_open, ps_event_done, RELEASE) are deferred with
  * pg_defer() and go out with the next statement the worker must wait for: a
  * handler's call, or the COMMIT. ps_event_open raises PS001 for an event
- * already done, so nothing waits for its answer. When a flight fails, the
+ * already done, so nothing waits for its answer; the event's finish
+ * (ps_event_done, or inside the ledger call) raises it too when another
+ * worker applied the event meanwhile (sql/008): a duplicate either way. When a flight fails, the
  * statement number (pg_error_seq) says whose statement it was: that event is
  * rolled back to its savepoint and recorded as failed (or as a duplicate),
  * and the events after it, whose statements the server skipped, run again. */
@@ -89,9 +91,9 @@ static bool is_conflict(const char *sqlstate) {
     return strcmp(sqlstate, "40P01") == 0 || strcmp(sqlstate, "40001") == 0;
 }
 
-/* A flight failed: find the event whose ps_event_open or handler statement
+/* A flight failed: find the event whose open, handler or finish statement
  * it was, record what became of it, roll it back and go on after it. Any
- * other statement failing (BEGIN, a savepoint, ps_event_finish, COMMIT), a
+ * other statement failing (BEGIN, a savepoint, COMMIT), a
  * deadlock or a serialization failure fails the batch as a whole. */
 static step trace_failure(batch *b) {
     pg_conn *pg = b->pg;
@@ -102,7 +104,7 @@ static step trace_failure(batch *b) {
         batch_slot *s = &b->slots[k];
         long open = s->ev.seq_open;
         if (open < 0 || seq < open || seq >= s->seq_end) continue;
-        if (seq == open && strcmp(pg_sqlstate(pg), SQLSTATE_DONE) == 0) {
+        if (strcmp(pg_sqlstate(pg), SQLSTATE_DONE) == 0) {
             s->res = APPLY_DONE;
             str_copy(s->info.outcome, "duplicate", sizeof(s->info.outcome));
         } else {
@@ -122,7 +124,7 @@ static void reset_event(batch_slot *s) {
     ev->user_id[0] = ev->note[0] = ev->error[0] = '\0';
     ev->note_null = ev->db_failed = ev->open_folded = ev->finished = false;
     ev->batched = true;
-    ev->open_params = NULL;
+    ev->open_params = ev->event_params = NULL;
     ev->seq_open = -1;
     s->info.error[0] = '\0';
     str_copy(s->info.outcome, "failed", sizeof(s->info.outcome));
@@ -135,7 +137,7 @@ static void reset_event(batch_slot *s) {
  * (ev_apply), in which case that call also finishes it. */
 static step run_event(batch *b, batch_slot *s) {
     char created[24];
-    const char *params[6];
+    const char *params[6], *done[APPLY_DONE_PARAMS];
     if (s->ev.root == NULL) { /* not parsed: info.error says why */
         s->res = APPLY_RETRY;
         s->ev.seq_open = s->seq_end = -1;
@@ -145,7 +147,7 @@ static step run_event(batch *b, batch_slot *s) {
     s->ev.pg = b->pg;
     apply_event_params(&s->ev, s->e, created, params);
     if (defer(b, "savepoint_event", "SAVEPOINT ev", 0, NULL) != 0) return STEP_LOST;
-    s->ev.open_params = params;
+    s->ev.open_params = s->ev.event_params = params;
     const char *final = apply_run_handler(b->cfg, &s->ev);
     if (final == NULL && s->ev.db_failed) {
         s->ev.open_params = NULL;
@@ -153,15 +155,16 @@ static step run_event(batch *b, batch_slot *s) {
         return trace_failure(b);
     }
     if (ev_send_open(&s->ev) != 0) return STEP_LOST; /* the handler sent nothing */
-    s->seq_end = pg_next_seq(b->pg);
-    if (final == NULL) { /* the handler refused it */
+    if (final == NULL) {                             /* the handler refused it */
+        s->seq_end = pg_next_seq(b->pg);
         set_failed(s, "", s->ev.error);
         return defer_rollback(b) == 0 ? STEP_OK : STEP_LOST;
     }
-    apply_finish_params(&s->ev, final, params);
-    if ((!s->ev.finished && defer(b, "event_finish", SQL_EVENT_FINISH, 4, params) != 0) ||
-        defer(b, "release_event", "RELEASE SAVEPOINT ev", 0, NULL) != 0)
+    apply_done_params(&s->ev, final, done);
+    if (!s->ev.finished && defer(b, "event_done", SQL_EVENT_DONE, APPLY_DONE_PARAMS, done) != 0)
         return STEP_LOST;
+    s->seq_end = pg_next_seq(b->pg);
+    if (defer(b, "release_event", "RELEASE SAVEPOINT ev", 0, NULL) != 0) return STEP_LOST;
     s->res = APPLY_DONE;
     str_copy(s->info.outcome, final, sizeof(s->info.outcome));
     return STEP_OK;

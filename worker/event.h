@@ -37,11 +37,13 @@ typedef struct event_ctx {
     bool db_failed;   /* an ev_call failed: the SQL error is in pg's error state */
     char error[512];  /* why it failed */
     /* in a batch (batch.c): the event is opened by its first statement */
-    bool batched;                   /* ledger calls go to their ps_*_event variants */
-    const char *const *open_params; /* ps_event_open's 6 parameters while not yet sent */
-    long seq_open;                  /* the statement that opened it (pg_next_seq), or -1 */
-    bool open_folded;               /* that statement was the ledger call itself */
-    bool finished;                  /* the ledger call also finished it as applied */
+    bool batched;                    /* ledger calls go to their ps_*_event variants */
+    const char *const *event_params; /* ps_event_open's 6 parameters (event id, type,
+                                        livemode, api version, created, stream id) */
+    const char *const *open_params;  /* the same while the open is not yet sent */
+    long seq_open;                   /* the statement that opened it (pg_next_seq), or -1 */
+    bool open_folded;                /* that statement was the ledger call itself */
+    bool finished;                   /* the ledger call also finished it as applied */
 } event_ctx;
 
 #define SQL_EVENT_OPEN "SELECT paystream.ps_event_open($1, $2, $3, $4, $5, $6)"

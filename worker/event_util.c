@@ -63,11 +63,12 @@ int ev_apply(event_ctx *ev, const char *fn, const char *fn_event, int n,
     const char *all[EV_MAX_PARAMS + 6];
     if (!ev->batched) return ev_call(ev, fn, ledger_sql(sql, fn, n), n, params);
     if (n > EV_MAX_PARAMS) return ev_fail(ev, "%s: too many parameters", fn), -1;
-    /* p_open, then ps_event_open's parameters but the event id (fn has it) */
-    const char *const *open = ev->open_params;
+    /* p_open, then the event's fields but its id (fn has it): the call
+     * writes the event's row with them when it finishes it (sql/008) */
+    bool open = ev->open_params != NULL;
     all[0] = open ? "true" : "false";
     for (int i = 1; i < 6; i++)
-        all[i] = open ? open[i] : NULL;
+        all[i] = ev->event_params[i];
     memcpy(all + 6, params, (size_t)n * sizeof(*params));
     if (open) {
         ev->open_params = NULL;
