@@ -28,6 +28,8 @@
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #define MAX_LISTENERS    16
@@ -276,6 +278,18 @@ static void reply_not_allowed(ingest *in, struct evhttp_request *req, const char
 
 /* ------------------------------------------------------------- routing -- */
 
+/* More than one Content-Length: libevent framed the body with the first, but a
+ * proxy in front may have used another (RFC 9112 6.3: reject, and close). */
+static bool ambiguous_length(struct evhttp_request *req) {
+    struct evkeyvalq *headers = evhttp_request_get_input_headers(req);
+    struct evkeyval *h;
+    int n = 0;
+    TAILQ_FOREACH(h, headers, next) {
+        if (strcasecmp(h->key, "Content-Length") == 0) n++;
+    }
+    return n > 1;
+}
+
 static void on_request(struct evhttp_request *req, void *arg) {
     http_server *srv = arg;
     ingest *in = srv->in;
@@ -285,19 +299,23 @@ static void on_request(struct evhttp_request *req, void *arg) {
     bool get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
     conn *c = conn_of(srv, req);
     if (c) c->busy = true;
-    if (path == NULL)
+    if (path == NULL) {
         http_reply_error(in, req, 400, "bad_request");
-    else if (strcmp(path, in->cfg.webhook_path) == 0)
+    } else if (ambiguous_length(req)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        http_reply_error(in, req, 400, "ambiguous_content_length");
+    } else if (strcmp(path, in->cfg.webhook_path) == 0) {
         cmd == EVHTTP_REQ_POST ? webhook_handle(in, req) : reply_not_allowed(in, req, "POST");
-    else if (strcmp(path, "/healthz") == 0)
+    } else if (strcmp(path, "/healthz") == 0) {
         get ? http_reply_json(in, req, 200, "{\"status\":\"ok\"}")
             : reply_not_allowed(in, req, "GET, HEAD");
-    else if (strcmp(path, "/readyz") == 0)
+    } else if (strcmp(path, "/readyz") == 0) {
         get ? readyz_handle(in, req) : reply_not_allowed(in, req, "GET, HEAD");
-    else if (strcmp(path, "/metrics") == 0)
+    } else if (strcmp(path, "/metrics") == 0) {
         get ? reply_metrics(in, req) : reply_not_allowed(in, req, "GET, HEAD");
-    else
+    } else {
         http_reply_error(in, req, 404, "not_found");
+    }
 }
 
 /* ----------------------------------------------------------- listening -- */
