@@ -30,6 +30,23 @@ typedef struct loop_events {
 
 /* -------------------------------------------------------------- secrets -- */
 
+/* The file's lines, without those whose first non-blank character is '#'
+ * (operators annotate which secret is which, e.g. before a rotation). */
+static void append_uncommented(strbuf *sb, const char *text, size_t len) {
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *eol = nl ? nl : end, *q = p;
+        while (q < eol && (*q == ' ' || *q == '\t'))
+            q++;
+        if (q == eol || *q != '#') {
+            strbuf_append(sb, p, (size_t)(eol - p));
+            strbuf_puts(sb, "\n");
+        }
+        p = nl ? nl + 1 : end;
+    }
+}
+
 static int read_secret_file(const char *path, strbuf *sb, char *err, size_t errlen) {
     char ferr[256];
     size_t len = 0;
@@ -39,7 +56,7 @@ static int read_secret_file(const char *path, strbuf *sb, char *err, size_t errl
         return -1;
     }
     if (sb->len) strbuf_puts(sb, "\n");
-    strbuf_append(sb, text, len);
+    append_uncommented(sb, text, len);
     OPENSSL_cleanse(text, len);
     ps_free(text);
     return 0;

@@ -1,7 +1,7 @@
 # test_ingest_sighup.sh - secret rotation without downtime: SIGHUP re-reads
 # PAYSTREAM_SECRET_FILE (the environment's STRIPE_WEBHOOK_SECRET cannot change
 # under a running process and stays as it was); a file that cannot be read or
-# holds no secret leaves the secrets in use untouched.
+# holds no secret leaves the secrets in use untouched; '#' lines are comments.
 # shellcheck source=test_ingest_lib.sh
 . "$(dirname "$0")/test_ingest_lib.sh"
 
@@ -38,8 +38,10 @@ check "file secret accepted" 200 "$(signed_with "$S1")"
 check "environment secret accepted too" 200 "$(signed_with "$ING_SECRET")"
 check "unknown secret refused" 400 "$(signed_with "$S2")"
 
-# rotation step 1: add the new secret next to the old one
-printf '%s\n%s\n' "$S2" "$S1" >"$SFILE"
+# rotation step 1: add the new secret next to the old one, with '#' comment
+# lines an operator keeps to say which is which (not secrets themselves)
+printf '# new endpoint secret, 2026-11\n%s\n  # old one: remove after the rollout, whsec_x\n%s\n' \
+    "$S2" "$S1" >"$SFILE"
 hup "3 webhook secrets loaded"
 check "after adding: new secret accepted" 200 "$(signed_with "$S2")"
 check "after adding: old secret still accepted" 200 "$(signed_with "$S1")"
