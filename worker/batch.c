@@ -12,6 +12,7 @@
  * and the events after it, whose statements the server skipped, run again. */
 #include "batch.h"
 #include "apply_steps.h"
+#include "json_arena.h"
 #include "strbuf.h"
 
 #include <stdio.h>
@@ -190,6 +191,7 @@ apply_result apply_batch(const ps_config *cfg, pg_conn *pg, batch_slot *slots, s
                          size_t whylen) {
     batch b = {cfg, pg, slots, n, 0};
     why[0] = '\0';
+    json_arena_begin(); /* the batch's trees: all freed below */
     parse_all(slots, n);
     step st = defer(&b, "begin", "BEGIN", 0, NULL) == 0 ? run_all(&b) : STEP_LOST;
     if (st == STEP_FAILED) {
@@ -200,5 +202,6 @@ apply_result apply_batch(const ps_config *cfg, pg_conn *pg, batch_slot *slots, s
         json_decref(slots[i].ev.root);
         slots[i].ev.root = NULL;
     }
+    json_arena_end();
     return st == STEP_OK ? APPLY_DONE : st == STEP_LOST ? APPLY_DB_LOST : APPLY_RETRY;
 }

@@ -11,6 +11,7 @@
 #include "alloc.h"
 #include "apply.h"
 #include "batch.h"
+#include "json_arena.h"
 #include "log.h"
 #include "pg.h"
 #include "redis.h"
@@ -362,6 +363,7 @@ void consumer_run(const ps_config *cfg, int index, volatile sig_atomic_t *stop,
     }
     log_info("consumer %s: stopped", c.name);
     ps_free(c.retries);
+    json_arena_release();
     redis_close(c.redis);
     pg_close(c.pg);
 }
