@@ -11,18 +11,14 @@ file runs out.
 """
 import argparse
 import json
+import os
 import random
 import socket
 import sys
 import time
 
-
-def resp_cmd(*args):
-    parts = [b"*%d\r\n" % len(args)]
-    for x in args:
-        x = x if isinstance(x, bytes) else str(x).encode()
-        parts.append(b"$%d\r\n%s\r\n" % (len(x), x))
-    return b"".join(parts)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "events"))
+from stripe_events import resp_cmd  # noqa: E402
 
 
 def read_reply(f):
