@@ -6,7 +6,7 @@
  * handler's call, or the COMMIT. ps_event_open raises PS001 for an event
  * already done, so nothing waits for its answer; the event's finish
  * (ps_event_done, or inside the ledger call) raises it too when another
- * worker applied the event meanwhile (sql/008): a duplicate either way. When a flight fails, the
+ * worker applied the event meanwhile (sql/005): a duplicate either way. When a flight fails, the
  * statement number (pg_error_seq) says whose statement it was: that event is
  * rolled back to its savepoint and recorded as failed (or as a duplicate),
  * and the events after it, whose statements the server skipped, run again. */

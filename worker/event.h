@@ -70,12 +70,12 @@ ev_outcome ev_skip(event_ctx *ev, const char *fmt, ...) __attribute__((format(pr
 int ev_call(event_ctx *ev, const char *name, const char *sql, int n, const char *const *params);
 /* Call the ledger function fn (e.g. "ps_invoice_paid") with its n parameters,
  * as ev_call does. In a batch it calls fn_event instead ("ps_invoice_paid_event",
- * sql/006), which also opens the event if that is still to be sent and
+ * sql/005), which also opens the event if that is still to be sent and
  * finishes it as applied with the returned note: one statement per event. */
 int ev_apply(event_ctx *ev, const char *fn, const char *fn_event, int n, const char *const *params);
 #define EV_APPLY(ev, fn, n, params) ev_apply(ev, fn, fn "_event", n, params)
 /* After a successful EV_APPLY: EV_SKIPPED when the ledger function's note
- * starts with "skipped: " (an event of a replaced subscription, sql/007,
+ * starts with "skipped: " (an event of a replaced subscription, sql/005,
  * which the server also records as skipped), else EV_APPLIED. */
 ev_outcome ev_applied(const event_ctx *ev);
 /* Send the event's pending ps_event_open (batch); 0, or -1 when the

@@ -64,7 +64,7 @@ int ev_apply(event_ctx *ev, const char *fn, const char *fn_event, int n,
     if (!ev->batched) return ev_call(ev, fn, ledger_sql(sql, fn, n), n, params);
     if (n > EV_MAX_PARAMS) return ev_fail(ev, "%s: too many parameters", fn), -1;
     /* p_open, then the event's fields but its id (fn has it): the call
-     * writes the event's row with them when it finishes it (sql/008) */
+     * writes the event's row with them when it finishes it (sql/005) */
     bool open = ev->open_params != NULL;
     all[0] = open ? "true" : "false";
     for (int i = 1; i < 6; i++)

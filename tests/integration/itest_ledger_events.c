@@ -508,7 +508,7 @@ static void test_order_independence_live(void **state) {
                                      " allowance=500 period=1772323200");
 }
 
-/* Subscription A replaced by B: A's late events (sql/007) are applied or
+/* Subscription A replaced by B: A's late events (sql/005) are applied or
  * skipped in every order, never left to the dead letters, and grant nothing
  * once B is current. */
 static void test_order_independence_two_subscriptions(void **state) {
