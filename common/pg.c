@@ -336,3 +336,22 @@ const char *pg_value(const pg_result *r, int row, int col) {
 void pg_result_free(pg_result *r) {
     PQclear((PGresult *)r);
 }
+
+/* ---------------------------------------------------------- array text -- */
+
+void pg_array_elem(strbuf *sb, const char *v) {
+    if (v == NULL) {
+        strbuf_puts(sb, "NULL");
+        return;
+    }
+    strbuf_puts(sb, "\"");
+    for (const char *p = v; *p; p++) {
+        size_t run = strcspn(p, "\"\\");
+        strbuf_append(sb, p, run);
+        p += run;
+        if (*p == '\0') break;
+        strbuf_append(sb, "\\", 1);
+        strbuf_append(sb, p, 1);
+    }
+    strbuf_puts(sb, "\"");
+}

@@ -15,6 +15,8 @@
 #ifndef PS_PG_H
 #define PS_PG_H
 
+#include "strbuf.h"
+
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -62,5 +64,9 @@ int pg_ncols(const pg_result *r);
 const char *pg_colname(const pg_result *r, int col);
 const char *pg_value(const pg_result *r, int row, int col); /* NULL for SQL NULL */
 void pg_result_free(pg_result *r);
+
+/* Append v as one element of a PostgreSQL array literal ("{a,b}"): quoted,
+ * with '"' and '\\' escaped; NULL as NULL. Separators are the caller's. */
+void pg_array_elem(strbuf *sb, const char *v);
 
 #endif

@@ -74,14 +74,6 @@ void apply_finish_params(const event_ctx *ev, const char *status, const char **p
     params[3] = ev->note[0] ? ev->note : NULL;
 }
 
-void apply_done_params(const event_ctx *ev, const char *status, const char **params) {
-    for (int i = 0; i < 6; i++)
-        params[i] = ev->event_params[i];
-    params[6] = status;
-    params[7] = ev->user_id[0] ? ev->user_id : NULL;
-    params[8] = ev->note[0] ? ev->note : NULL;
-}
-
 /* ps_event_begin: the event's status before this attempt, in `status`. */
 static int event_begin(pg_conn *pg, const event_ctx *ev, const stream_entry *e, char *status) {
     char created[24];

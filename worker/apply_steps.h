@@ -1,6 +1,6 @@
 /* apply_steps.h - the steps of applying one event, shared by the one-event
  * transaction (apply.c) and the batch transaction (batch.c): parse the entry,
- * the parameters of ps_event_begin/ps_event_open and ps_event_finish, and the
+ * the parameters of ps_event_begin and ps_event_finish, and the
  * handler run inside the open transaction. Internal to the apply library. */
 #ifndef PS_WORKER_APPLY_STEPS_H
 #define PS_WORKER_APPLY_STEPS_H
@@ -9,20 +9,15 @@
 #include "event.h"
 
 #define SQL_EVENT_FINISH "SELECT paystream.ps_event_finish($1, $2, $3, $4)"
-/* The batch's finish: writes the event's row once, with its final status. */
-#define SQL_EVENT_DONE    "SELECT paystream.ps_event_done($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-#define APPLY_DONE_PARAMS 9
 
 /* Parse e's body into ev (ev->root owns the tree: json_decref it); NULL
  * with info->error when it is not a Stripe event. Fills info's id and type. */
 json_t *apply_parse(const stream_entry *e, event_ctx *ev, apply_info *info);
-/* The 6 parameters of ps_event_begin/ps_event_open; created is 24 bytes. */
+/* The 6 parameters of ps_event_begin; created is 24 bytes. */
 void apply_event_params(const event_ctx *ev, const stream_entry *e, char *created,
                         const char **params);
 /* The 4 parameters of ps_event_finish. */
 void apply_finish_params(const event_ctx *ev, const char *status, const char **params);
-/* The APPLY_DONE_PARAMS parameters of ps_event_done (ev->event_params set). */
-void apply_done_params(const event_ctx *ev, const char *status, const char **params);
 /* Run the type's handler in the open transaction: the status to finish with
  * ("applied", "skipped"), or NULL when the event failed (ev->error says why). */
 const char *apply_run_handler(const ps_config *cfg, event_ctx *ev);

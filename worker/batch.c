@@ -1,39 +1,24 @@
-/* batch.c - several events, one transaction, one savepoint each (see batch.h).
+/* batch.c - several events, one transaction, one statement (see batch.h).
  *
- * Round trips: statements whose result the worker need not look at (BEGIN,
- * SAVEPOINT, ps_event_open, ps_event_done, RELEASE) are deferred with
- * pg_defer() and go out with the next statement the worker must wait for: a
- * handler's call, or the COMMIT. ps_event_open raises PS001 for an event
- * already done, so nothing waits for its answer; the event's finish
- * (ps_event_done, or inside the ledger call) raises it too when another
- * worker applied the event meanwhile (sql/005): a duplicate either way. When a flight fails, the
- * statement number (pg_error_seq) says whose statement it was: that event is
- * rolled back to its savepoint and recorded as failed (or as a duplicate),
- * and the events after it, whose statements the server skipped, run again. */
+ * Each event's handler runs in the worker first: it reads the event and names
+ * the ledger rule to apply and its arguments (ev_apply keeps them instead of
+ * calling), or finds the event skipped, or refuses it. Then one call of
+ * ps_apply_batch (sql/006) applies the rules in the batch's order, each under
+ * a savepoint of its own on the server, writes the events' rows and says what
+ * became of each event. BEGIN goes out with that call and COMMIT after it:
+ * two round trips for up to BATCH_MAX events. */
 #include "batch.h"
 #include "apply_steps.h"
 #include "json_arena.h"
-#include "strbuf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SQLSTATE_DONE "PS001" /* ps_event_open: already applied or skipped */
-
-typedef enum {
-    STEP_OK = 0,  /* go on with the next event */
-    STEP_REWOUND, /* an earlier event failed late: go on after it */
-    STEP_FAILED,  /* the batch as a whole failed: roll it back */
-    STEP_LOST,    /* the connection went away */
-} step;
-
-typedef struct batch {
-    const ps_config *cfg;
-    pg_conn *pg;
-    batch_slot *slots;
-    size_t n, next; /* slots[next] runs next */
-} batch;
+#define SQL_APPLY_BATCH                                                                            \
+    "SELECT k, status, user_id, note, err_code, err_message FROM paystream.ps_apply_batch($1)"
+#define ROW_HEADER 11 /* columns before the rule's arguments (sql/006) */
+#define ROW_ARGS   11 /* the rule's arguments, NULL-padded */
 
 /* ------------------------------------------------------------ lock order -- */
 
@@ -68,140 +53,142 @@ static void parse_all(batch_slot *slots, size_t n) {
     qsort(slots, n, sizeof(*slots), slot_cmp);
 }
 
-/* ------------------------------------------------------------ statements -- */
+/* ----------------------------------------------------------------- rows -- */
 
-static int defer(batch *b, const char *name, const char *sql, int n, const char *const *params) {
-    return pg_defer(b->pg, name, sql, n, params);
-}
-
-/* Undo slot's work (its savepoint is the innermost one left). */
-static int defer_rollback(batch *b) {
-    return defer(b, "rollback_event", "ROLLBACK TO SAVEPOINT ev", 0, NULL) == 0 &&
-                   defer(b, "release_event", "RELEASE SAVEPOINT ev", 0, NULL) == 0
-               ? 0
-               : -1;
-}
-
-static void set_failed(batch_slot *s, const char *what, const char *msg) {
+static void set_failed(batch_slot *s, const char *msg) {
     s->res = APPLY_RETRY;
     str_copy(s->info.outcome, "failed", sizeof(s->info.outcome));
-    snprintf(s->info.error, sizeof(s->info.error), "%s%s", what, msg);
+    str_copy(s->info.error, msg, sizeof(s->info.error));
 }
 
-static bool is_conflict(const char *sqlstate) {
-    return strcmp(sqlstate, "40P01") == 0 || strcmp(sqlstate, "40001") == 0;
+static void put(strbuf *q, const char *v, bool first) {
+    if (!first) strbuf_puts(q, ",");
+    pg_array_elem(q, v);
 }
 
-/* A flight failed: find the event whose open, handler or finish statement
- * it was, record what became of it, roll it back and go on after it. Any
- * other statement failing (BEGIN, a savepoint, COMMIT), a
- * deadlock or a serialization failure fails the batch as a whole. */
-static step trace_failure(batch *b) {
-    pg_conn *pg = b->pg;
-    if (pg_is_lost(pg)) return STEP_LOST;
-    long seq = pg_error_seq(pg);
-    if (seq < 0 || is_conflict(pg_sqlstate(pg))) return STEP_FAILED;
-    for (size_t k = 0; k < b->next; k++) {
-        batch_slot *s = &b->slots[k];
-        long open = s->ev.seq_open;
-        if (open < 0 || seq < open || seq >= s->seq_end) continue;
-        if (strcmp(pg_sqlstate(pg), SQLSTATE_DONE) == 0) {
-            s->res = APPLY_DONE;
-            str_copy(s->info.outcome, "duplicate", sizeof(s->info.outcome));
-        } else {
-            set_failed(s, seq == open && !s->ev.open_folded ? "begin: " : "", pg_errstr(pg));
-        }
-        if (defer_rollback(b) != 0) return STEP_LOST;
-        b->next = k + 1;
-        return STEP_REWOUND;
-    }
-    return STEP_FAILED;
-}
-
-/* ----------------------------------------------------------------- event -- */
-
-static void reset_event(batch_slot *s) {
-    event_ctx *ev = &s->ev;
-    ev->user_id[0] = ev->note[0] = ev->error[0] = '\0';
-    ev->note_null = ev->db_failed = ev->open_folded = ev->finished = false;
-    ev->batched = true;
-    ev->open_params = ev->event_params = NULL;
-    ev->seq_open = -1;
-    s->info.error[0] = '\0';
-    str_copy(s->info.outcome, "failed", sizeof(s->info.outcome));
-    s->seq_end = -1;
-}
-
-/* One event under its own savepoint; its results stand once a later flight
- * (at the latest the COMMIT's) has gone through. Its ps_event_open goes out
- * with its first statement, inside the ledger call when that comes first
- * (ev_apply), in which case that call also finishes it. */
-static step run_event(batch *b, batch_slot *s) {
+/* The event's row of ps_apply_batch's argument: the event, then what its
+ * handler decided (a rule and its arguments, or a status and a note). */
+static void put_row(strbuf *q, const batch_slot *s, const char *final) {
+    const event_ctx *ev = &s->ev;
     char created[24];
-    const char *params[6], *done[APPLY_DONE_PARAMS];
+    const char *head[ROW_HEADER] = {
+        ev->rule ? ev->rule : "record",
+        ev->event_id,
+        ev->type,
+        ev->livemode ? "true" : "false",
+        ev->api_version,
+        created,
+        s->e->id,
+        final,
+        ev->rule || ev->note[0] == '\0' ? NULL : ev->note,
+        ev->find_user ? ev->find_customer : NULL,
+        ev->find_user ? ev->find_sub : NULL,
+    };
+    snprintf(created, sizeof(created), "%lld", (long long)ev->created);
+    strbuf_puts(q, q->len > 1 ? ",{" : "{");
+    for (int i = 0; i < ROW_HEADER; i++)
+        put(q, head[i], i == 0);
+    int nargs = 0;
+    if (ev->rule) {
+        strbuf_puts(q, ",");
+        strbuf_append(q, ev->rule_args->buf, ev->rule_args->len);
+        nargs = ev->rule_nargs;
+    } else {
+        put(q, ev->user_id[0] ? ev->user_id : NULL, false);
+        nargs = 1;
+    }
+    for (; nargs < ROW_ARGS; nargs++)
+        strbuf_puts(q, ",NULL");
+    strbuf_puts(q, "}");
+}
+
+/* Run the slot's handler; its row goes to q unless the handler refused the
+ * event (then the slot has failed and row is -1). */
+static void prepare(const ps_config *cfg, batch_slot *s, strbuf *args, strbuf *q, int *rows) {
+    s->row = -1;
+    str_copy(s->info.outcome, "failed", sizeof(s->info.outcome));
     if (s->ev.root == NULL) { /* not parsed: info.error says why */
         s->res = APPLY_RETRY;
-        s->ev.seq_open = s->seq_end = -1;
-        return STEP_OK;
+        return;
     }
-    reset_event(s);
-    s->ev.pg = b->pg;
-    apply_event_params(&s->ev, s->e, created, params);
-    if (defer(b, "savepoint_event", "SAVEPOINT ev", 0, NULL) != 0) return STEP_LOST;
-    s->ev.open_params = s->ev.event_params = params;
-    const char *final = apply_run_handler(b->cfg, &s->ev);
-    if (final == NULL && s->ev.db_failed) {
-        s->ev.open_params = NULL;
-        s->seq_end = pg_next_seq(b->pg);
-        return trace_failure(b);
+    strbuf_reset(args);
+    s->ev.batched = true;
+    s->ev.rule_args = args;
+    const char *final = apply_run_handler(cfg, &s->ev);
+    if (final == NULL) {
+        set_failed(s, s->ev.error);
+        return;
     }
-    if (ev_send_open(&s->ev) != 0) return STEP_LOST; /* the handler sent nothing */
-    if (final == NULL) {                             /* the handler refused it */
-        s->seq_end = pg_next_seq(b->pg);
-        set_failed(s, "", s->ev.error);
-        return defer_rollback(b) == 0 ? STEP_OK : STEP_LOST;
-    }
-    apply_done_params(&s->ev, final, done);
-    if (!s->ev.finished && defer(b, "event_done", SQL_EVENT_DONE, APPLY_DONE_PARAMS, done) != 0)
-        return STEP_LOST;
-    s->seq_end = pg_next_seq(b->pg);
-    if (defer(b, "release_event", "RELEASE SAVEPOINT ev", 0, NULL) != 0) return STEP_LOST;
-    s->res = APPLY_DONE;
-    str_copy(s->info.outcome, final, sizeof(s->info.outcome));
-    return STEP_OK;
+    put_row(q, s, final);
+    s->row = (*rows)++;
 }
 
-/* Run the events from b->next on, then COMMIT; until done or failed. */
-static step run_all(batch *b) {
-    for (;;) {
-        step st = STEP_OK;
-        while (b->next < b->n && (st == STEP_OK || st == STEP_REWOUND))
-            st = run_event(b, &b->slots[b->next++]);
-        if (st == STEP_FAILED || st == STEP_LOST) return st;
-        long seq = pg_next_seq(b->pg);
-        if (pg_exec_prepared(b->pg, "commit", "COMMIT", 0, NULL, NULL) == 0) return STEP_OK;
-        if (pg_is_lost(b->pg) || pg_error_seq(b->pg) == seq)
-            return pg_is_lost(b->pg) ? STEP_LOST : STEP_FAILED;
-        st = trace_failure(b);
-        if (st != STEP_REWOUND) return st;
+/* --------------------------------------------------------------- result -- */
+
+/* What ps_apply_batch said of one event. */
+static void settle(batch_slot *s, const pg_result *r, int row) {
+    const char *status = pg_value(r, row, 1);
+    if (status && strcmp(status, "failed") == 0) {
+        const char *msg = pg_value(r, row, 5);
+        set_failed(s, msg ? msg : "failed");
+        return;
     }
+    s->res = APPLY_DONE;
+    str_copy(s->info.outcome, status ? status : "applied", sizeof(s->info.outcome));
+}
+
+static apply_result run(batch_slot *slots, size_t n, pg_conn *pg, const strbuf *q, int rows,
+                        char *why, size_t whylen) {
+    pg_result *r = NULL;
+    const char *param[1] = {q->buf};
+    if (pg_defer(pg, "begin", "BEGIN", 0, NULL) != 0 ||
+        pg_exec_prepared(pg, "apply_batch", SQL_APPLY_BATCH, 1, param, &r) != 0)
+        goto failed;
+    if (pg_nrows(r) != rows) {
+        snprintf(why, whylen, "ps_apply_batch answered %d rows for %d events", pg_nrows(r), rows);
+        pg_result_free(r);
+        pg_exec(pg, "ROLLBACK", 0, NULL, NULL);
+        return pg_is_lost(pg) ? APPLY_DB_LOST : APPLY_RETRY;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (slots[i].row >= 0) settle(&slots[i], r, slots[i].row);
+    pg_result_free(r);
+    if (pg_exec_prepared(pg, "commit", "COMMIT", 0, NULL, NULL) == 0) return APPLY_DONE;
+failed:
+    if (pg_is_lost(pg)) return APPLY_DB_LOST;
+    snprintf(why, whylen, "%s", pg_errstr(pg));
+    if (pg_exec(pg, "ROLLBACK", 0, NULL, NULL) != 0 && pg_is_lost(pg)) return APPLY_DB_LOST;
+    return APPLY_RETRY;
 }
 
 apply_result apply_batch(const ps_config *cfg, pg_conn *pg, batch_slot *slots, size_t n, char *why,
                          size_t whylen) {
-    batch b = {cfg, pg, slots, n, 0};
+    strbuf q, args;
+    int rows = 0;
     why[0] = '\0';
+    strbuf_init(&q);
+    strbuf_init(&args);
     json_arena_begin(); /* the batch's trees: all freed below */
     parse_all(slots, n);
-    step st = defer(&b, "begin", "BEGIN", 0, NULL) == 0 ? run_all(&b) : STEP_LOST;
-    if (st == STEP_FAILED) {
-        snprintf(why, whylen, "%s", pg_errstr(pg));
-        if (pg_exec(pg, "ROLLBACK", 0, NULL, NULL) != 0 && pg_is_lost(pg)) st = STEP_LOST;
+    strbuf_puts(&q, "{");
+    for (size_t i = 0; i < n; i++) {
+        slots[i].ev.pg = pg;
+        prepare(cfg, &slots[i], &args, &q, &rows);
+    }
+    strbuf_puts(&q, "}");
+    apply_result res = APPLY_DONE;
+    if (q.oom || args.oom) {
+        snprintf(why, whylen, "out of memory");
+        res = APPLY_RETRY;
+    } else if (rows > 0) {
+        res = run(slots, n, pg, &q, rows, why, whylen);
     }
     for (size_t i = 0; i < n; i++) {
         json_decref(slots[i].ev.root);
         slots[i].ev.root = NULL;
     }
     json_arena_end();
-    return st == STEP_OK ? APPLY_DONE : st == STEP_LOST ? APPLY_DB_LOST : APPLY_RETRY;
+    strbuf_free(&q);
+    strbuf_free(&args);
+    return res;
 }

@@ -1,10 +1,10 @@
 /* batch.h - apply several stream entries in one PostgreSQL transaction.
  *
- * Each event runs under its own savepoint: one that fails rolls back alone
- * and is reported in its slot; the others commit together, with one WAL
- * flush. The caller acknowledges the committed entries only after
- * apply_batch() returned APPLY_DONE, and retries or dead-letters the failed
- * ones one by one, exactly as for one-event transactions (apply.h). */
+ * Each event runs under its own savepoint (on the server, in one call of
+ * ps_apply_batch, sql/006): one that fails rolls back alone and is reported
+ * in its slot; the others commit together, with one WAL flush. The caller acknowledges the
+ * committed entries only after apply_batch() returned APPLY_DONE, and retries or dead-letters the
+ * failed ones one by one, exactly as for one-event transactions (apply.h). */
 #ifndef PS_WORKER_BATCH_H
 #define PS_WORKER_BATCH_H
 
@@ -25,8 +25,7 @@ typedef struct batch_slot {
     event_ctx ev;
     const char *key; /* lock-order key */
     size_t pos;      /* position in the caller's order */
-    long seq_end;    /* number of its first statement after its open and the
-                        handler's (pg_next_seq); the open's is ev.seq_open */
+    int row;         /* its row of ps_apply_batch's argument, or -1 */
 } batch_slot;
 
 /* Apply the entries of slots[0..n) (n <= BATCH_MAX; only .e set) in one
@@ -36,7 +35,8 @@ typedef struct batch_slot {
  *  - APPLY_DB_LOST: the connection went away, nothing committed: reconnect and
  *    call again (the events are applied again, idempotently);
  *  - APPLY_RETRY: the batch failed as a whole (deadlock, serialization failure,
- *    a failed COMMIT), nothing committed: apply its entries one per
+ *    an event applied by another worker meanwhile, a failed COMMIT), nothing
+ *    committed: apply its entries one per
  *    transaction with apply_entry(); why says what happened. */
 apply_result apply_batch(const ps_config *cfg, pg_conn *pg, batch_slot *slots, size_t n, char *why,
                          size_t whylen);

@@ -3,7 +3,8 @@
  * A refund of a credit pack (matched by payment_intent) takes back the
  * refunded share of the pack's credits (ps_charge_refunded). A refund whose
  * pack grant has not been applied yet fails and is retried; a charge that
- * plainly belongs to an invoice is not a pack and is skipped. */
+ * plainly belongs to an invoice is not a pack and is skipped. In a batch,
+ * ps_apply_batch (sql/006) takes the same decision on the server. */
 #include "event.h"
 
 #include <inttypes.h>
@@ -20,6 +21,11 @@ ev_outcome charge_refunded(event_ctx *ev) {
         return ev_fail(ev, "charge %s without amount or amount_refunded", id);
     snprintf(a, sizeof(a), "%" PRId64, amount);
     snprintf(r, sizeof(r), "%" PRId64, refunded);
+    if (ev->batched) { /* ps_apply_batch makes the same three-way decision */
+        const char *batch_params[6] = {
+            id, pi, a, r, ev->event_id, jstr(ev->object, "invoice") ? "true" : "false"};
+        return EV_APPLY(ev, "ps_charge_refunded", 6, batch_params) == 0 ? EV_APPLIED : EV_FAILED;
+    }
     const char *params[5] = {id, pi, a, r, ev->event_id};
     if (ev_call(ev, "charge_refunded", "SELECT paystream.ps_charge_refunded($1, $2, $3, $4, $5)", 5,
                 params) != 0)

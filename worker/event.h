@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "pg.h"
+#include "strbuf.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -36,17 +37,16 @@ typedef struct event_ctx {
     bool note_null;   /* the last ev_call returned SQL NULL */
     bool db_failed;   /* an ev_call failed: the SQL error is in pg's error state */
     char error[512];  /* why it failed */
-    /* in a batch (batch.c): the event is opened by its first statement */
-    bool batched;                    /* ledger calls go to their ps_*_event variants */
-    const char *const *event_params; /* ps_event_open's 6 parameters (event id, type,
-                                        livemode, api version, created, stream id) */
-    const char *const *open_params;  /* the same while the open is not yet sent */
-    long seq_open;                   /* the statement that opened it (pg_next_seq), or -1 */
-    bool open_folded;                /* that statement was the ledger call itself */
-    bool finished;                   /* the ledger call also finished it as applied */
+    /* in a batch (batch.c): the handler names the ledger rule instead of
+       calling it, and ps_apply_batch (sql/006) applies it with the others */
+    bool batched;
+    const char *rule;  /* the entry point named (e.g. "ps_invoice_paid"), or NULL */
+    strbuf *rule_args; /* its arguments, as PostgreSQL array elements */
+    int rule_nargs;
+    const char *find_customer; /* the user to find from the stored mapping, */
+    const char *find_sub;      /* at the event's turn (resolve_user) */
+    bool find_user;
 } event_ctx;
-
-#define SQL_EVENT_OPEN "SELECT paystream.ps_event_open($1, $2, $3, $4, $5, $6)"
 
 typedef ev_outcome (*event_handler)(event_ctx *ev);
 
@@ -69,18 +69,15 @@ ev_outcome ev_skip(event_ctx *ev, const char *fmt, ...) __attribute__((format(pr
  * Returns 0, or -1 with ev->error set (the SQL error, naming what is missing). */
 int ev_call(event_ctx *ev, const char *name, const char *sql, int n, const char *const *params);
 /* Call the ledger function fn (e.g. "ps_invoice_paid") with its n parameters,
- * as ev_call does. In a batch it calls fn_event instead ("ps_invoice_paid_event",
- * sql/005), which also opens the event if that is still to be sent and
- * finishes it as applied with the returned note: one statement per event. */
-int ev_apply(event_ctx *ev, const char *fn, const char *fn_event, int n, const char *const *params);
-#define EV_APPLY(ev, fn, n, params) ev_apply(ev, fn, fn "_event", n, params)
+ * as ev_call does. In a batch it only keeps fn and a copy of its parameters
+ * for the batch's ps_apply_batch (sql/006): nothing is sent. */
+int ev_apply(event_ctx *ev, const char *fn, int n, const char *const *params);
+#define EV_APPLY(ev, fn, n, params) ev_apply(ev, fn, n, params)
 /* After a successful EV_APPLY: EV_SKIPPED when the ledger function's note
  * starts with "skipped: " (an event of a replaced subscription, sql/005,
- * which the server also records as skipped), else EV_APPLIED. */
+ * which the server also records as skipped), else EV_APPLIED. In a batch the
+ * server decides: EV_APPLIED. */
 ev_outcome ev_applied(const event_ctx *ev);
-/* Send the event's pending ps_event_open (batch); 0, or -1 when the
- * connection is gone. Nothing to do outside a batch or once sent. */
-int ev_send_open(event_ctx *ev);
 /* The returned text of the last ev_call, or NULL. */
 bool ev_note_is_null(const event_ctx *ev);
 

@@ -24,17 +24,10 @@ ev_outcome ev_skip(event_ctx *ev, const char *fmt, ...) {
     return EV_SKIPPED;
 }
 
-int ev_send_open(event_ctx *ev) {
-    const char *const *params = ev->open_params;
-    if (params == NULL) return 0;
-    ev->open_params = NULL;
-    ev->seq_open = pg_next_seq(ev->pg);
-    return pg_defer(ev->pg, "event_open", SQL_EVENT_OPEN, 6, params);
-}
-
 int ev_call(event_ctx *ev, const char *name, const char *sql, int n, const char *const *params) {
     pg_result *r = NULL;
-    if (ev_send_open(ev) != 0 || pg_exec_prepared(ev->pg, name, sql, n, params, &r) != 0) {
+    if (ev->batched) return ev_fail(ev, "%s: no statement of its own in a batch", name), -1;
+    if (pg_exec_prepared(ev->pg, name, sql, n, params, &r) != 0) {
         ev->db_failed = true;
         snprintf(ev->error, sizeof(ev->error), "%s", pg_errstr(ev->pg));
         return -1;
@@ -55,28 +48,21 @@ static const char *ledger_sql(char *sql, const char *fn, int n) {
     return sql;
 }
 
-#define EV_MAX_PARAMS 16
+/* The batch row's arguments (sql/006: p1 .. p11). */
+#define EV_MAX_PARAMS 11
 
-int ev_apply(event_ctx *ev, const char *fn, const char *fn_event, int n,
-             const char *const *params) {
+int ev_apply(event_ctx *ev, const char *fn, int n, const char *const *params) {
     char sql[256];
-    const char *all[EV_MAX_PARAMS + 6];
     if (!ev->batched) return ev_call(ev, fn, ledger_sql(sql, fn, n), n, params);
     if (n > EV_MAX_PARAMS) return ev_fail(ev, "%s: too many parameters", fn), -1;
-    /* p_open, then the event's fields but its id (fn has it): the call
-     * writes the event's row with them when it finishes it (sql/005) */
-    bool open = ev->open_params != NULL;
-    all[0] = open ? "true" : "false";
-    for (int i = 1; i < 6; i++)
-        all[i] = ev->event_params[i];
-    memcpy(all + 6, params, (size_t)n * sizeof(*params));
-    if (open) {
-        ev->open_params = NULL;
-        ev->seq_open = pg_next_seq(ev->pg);
-        ev->open_folded = true;
+    strbuf_reset(ev->rule_args);
+    for (int i = 0; i < n; i++) { /* a user still to find (resolve_user) is NULL */
+        if (i > 0) strbuf_puts(ev->rule_args, ",");
+        pg_array_elem(ev->rule_args,
+                      params[i] == ev->user_id && ev->user_id[0] == '\0' ? NULL : params[i]);
     }
-    if (ev_call(ev, fn_event, ledger_sql(sql, fn_event, n + 6), n + 6, all) != 0) return -1;
-    ev->finished = true;
+    ev->rule = fn;
+    ev->rule_nargs = n;
     return 0;
 }
 
@@ -152,6 +138,12 @@ int resolve_user(event_ctx *ev, const char *customer, const char *subscription,
     for (int i = 0; i < n_extra; i++)
         if (extra_meta[i] && (id = jstr(extra_meta[i], "metadata.user_id")))
             return take_user(ev, id, "subscription metadata.user_id");
+    if ((customer || subscription) && ev->batched) { /* looked up at its turn */
+        ev->find_user = true;
+        ev->find_customer = customer;
+        ev->find_sub = subscription;
+        return 0;
+    }
     if (customer || subscription) {
         const char *params[2] = {customer, subscription};
         if (ev_call(ev, "resolve_user", "SELECT paystream.ps_resolve_user($1, $2)", 2, params) != 0)

@@ -86,7 +86,11 @@ tables_before=$(sql "SELECT count(*) FROM pg_tables WHERE schemaname = 'paystrea
 
 # ------------------------------------------ injections through the pipeline --
 start_ingest
-start_worker W1 PAYSTREAM_DATABASE_URL="$WORKER_URL" PAYSTREAM_MAX_ATTEMPTS=2 PAYSTREAM_CLAIM_IDLE_MS=1000
+# one consumer: the lifecycle applies in the order it is posted, so that each of
+# its invoices grants (with several, a later invoice may be applied first and
+# the earlier ones rightly grant nothing: the checks below name every invoice)
+start_worker W1 PAYSTREAM_DATABASE_URL="$WORKER_URL" PAYSTREAM_MAX_ATTEMPTS=2 PAYSTREAM_CLAIM_IDLE_MS=1000 \
+    PAYSTREAM_CONCURRENCY=1
 GOOD=$E2E_DIR/good.jsonl
 BAD=$E2E_DIR/bad.jsonl
 python3 "$INJ" lifecycle --user "$USER_OK" >"$GOOD"
