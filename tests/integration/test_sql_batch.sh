@@ -1,0 +1,115 @@
+# test_sql_batch.sh - ps_apply_batch (sql/006), the one statement a worker
+# sends for a batch, called directly:
+#  1. one call of many rows: each event applies in its turn (a user found from
+#     a mapping an earlier row stored, a refund after its pack), one that fails
+#     rolls back alone and is reported with its SQLSTATE and message, an event
+#     twice in the batch applies once, a 'record' row is written as given;
+#  2. the same call again changes nothing: every event is a duplicate;
+#  3. a refund before its pack in one batch fails (retried later), the pack
+#     grants;
+#  4. two sessions writing the same event: the second waits for the first's
+#     COMMIT, then fails as a whole with PS001 and writes nothing;
+#  5. malformed input and the app role are refused.
+. "$(dirname "$0")/lib.sh"
+
+"$CTL" migrate >/dev/null
+"$CTL" plans load "$PS_SOURCE_DIR/tests/events/plans.txt" >/dev/null
+PRICE=price_1PgafmB7WZ01zgkWPack050P
+U1=00000000-0000-4000-8000-0000000000b1
+U2=00000000-0000-4000-8000-0000000000b2
+U3=00000000-0000-4000-8000-0000000000b3
+
+# row KIND EVENT_ID [STATUS NOTE FIND_CUSTOMER FIND_SUB] -- ARGS...: one row as
+# an SQL ARRAY[...] of 22 texts; NULL stands for SQL NULL
+row() {
+    local kind=$1 id=$2 head=() args=() v out
+    shift 2
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do head+=("$1"); shift; done
+    [ $# -gt 0 ] && shift
+    args=("$@")
+    while [ ${#head[@]} -lt 4 ]; do head+=(NULL); done
+    while [ ${#args[@]} -lt 11 ]; do args+=(NULL); done
+    out="ARRAY['$kind','$id','test.type','false','2024-06-20','1700000000','1-0'"
+    for v in "${head[@]}" "${args[@]}"; do
+        if [ "$v" = NULL ]; then out+=",NULL"; else out+=",'$v'"; fi
+    done
+    echo "$out]"
+}
+# call ROW...: ps_apply_batch's answer, one "k status user note code message" per line
+call() {
+    local rows
+    rows=$(IFS=,; echo "$*")
+    sql "SELECT concat_ws(' | ', k, status, user_id, note, err_code, err_message)
+           FROM paystream.ps_apply_batch(ARRAY[$rows]::text[])"
+}
+overage() { sql "SELECT overage_credits FROM paystream.subscriptions WHERE user_id = '$1'"; }
+status_of() { sql "SELECT coalesce((SELECT status FROM paystream.webhook_events WHERE event_id = '$1'), 'none')"; }
+
+# ------------------------------------------------------------ 1. one call --
+PACK_U1=$(row ps_pack_paid evt_b1 -- "$U1" cs_b1 pack50 NULL pi_b1 cus_b1 evt_b1)
+REFUND_U1=$(row ps_charge_refunded evt_b2 -- ch_b2 pi_b1 1000 500 evt_b2 false)
+BAD_PRICE=$(row ps_subscription_state evt_b3 -- "$U1" sub_b3 cus_b1 active price_nope 1 2 false 1 1 evt_b3)
+PACK_U2=$(row ps_pack_paid evt_b4 -- "$U2" cs_b4 NULL "$PRICE" pi_b4 cus_b4 evt_b4)
+PACK_BY_MAPPING=$(row ps_pack_paid evt_b5 NULL NULL cus_b4 NULL -- NULL cs_b5 pack50 NULL pi_b5 cus_b4 evt_b5)
+NOBODY=$(row ps_pack_paid evt_b6 NULL NULL cus_nobody sub_nobody -- NULL cs_b6 pack50 NULL pi_b6 cus_nobody evt_b6)
+RECORD=$(row record evt_b7 skipped "unhandled type" -- "$U1")
+out=$(call "$PACK_U1" "$REFUND_U1" "$BAD_PRICE" "$PACK_U2" "$PACK_U1" "$PACK_BY_MAPPING" "$NOBODY" "$RECORD")
+check "one row per event, in order: applied, failed alone, duplicate, user from the mapping" \
+    "1 | applied | $U1 | granted 50
+2 | applied | took back 25 of 25 credits
+3 | failed | $U1 | P0002 | unknown price price_nope: no plan has this stripe_price_id (add it with paystreamctl plans load, then replay)
+4 | applied | $U2 | granted 50
+5 | duplicate
+6 | applied | $U2 | granted 50
+7 | failed | P0002 | user not found: no metadata.user_id or client_reference_id, and no stored mapping for customer cus_nobody / subscription sub_nobody
+8 | skipped | $U1 | unhandled type" "$out"
+check "balances: U1 the pack less the refund, U2 two packs" "25 100" "$(overage "$U1") $(overage "$U2")"
+check "the event rows: applied ones, the record as given, none for the failed ones" \
+    "evt_b1 applied $U1 granted 50|evt_b2 applied took back 25 of 25 credits|evt_b4 applied $U2 granted 50|evt_b5 applied $U2 granted 50|evt_b7 skipped $U1 unhandled type" \
+    "$(sql "SELECT string_agg(concat_ws(' ', event_id, status, user_id::text, note), '|' ORDER BY event_id)
+              FROM paystream.webhook_events")"
+check "one ledger row per change, each with its event" "evt_b1 50|evt_b2 -25|evt_b4 50|evt_b5 50" \
+    "$(sql "SELECT string_agg(event_id || ' ' || amount, '|' ORDER BY event_id) FROM paystream.credit_transactions")"
+check "the failed rule left nothing behind" "none 0" \
+    "$(status_of evt_b3) $(sql "SELECT count(*) FROM paystream.subscription_history")"
+
+# ------------------------------------------------------------- 2. again --
+out=$(call "$PACK_U1" "$REFUND_U1" "$PACK_U2" "$PACK_BY_MAPPING" "$RECORD")
+check "the same events again: all duplicates" \
+    "1 | duplicate|2 | duplicate|3 | duplicate|4 | duplicate|5 | duplicate" "$(echo "$out" | paste -sd'|')"
+check "and nothing changed" "25 100 4" \
+    "$(overage "$U1") $(overage "$U2") $(sql "SELECT count(*) FROM paystream.credit_transactions")"
+
+# ------------------------------------------ 3. a refund before its pack --
+out=$(call "$(row ps_charge_refunded evt_c1 -- ch_c1 pi_c2 1000 1000 evt_c1 false)" \
+    "$(row ps_pack_paid evt_c2 -- "$U3" cs_c2 pack50 NULL pi_c2 cus_c2 evt_c2)" \
+    "$(row ps_charge_refunded evt_c3 -- ch_c3 pi_none 1000 1000 evt_c3 true)")
+check "a refund before its pack fails, the pack grants, an invoice's charge is skipped" \
+    "1 | failed | P0002 | no credit-pack purchase with payment_intent pi_c2 yet (its checkout may not be applied yet; retried)
+2 | applied | $U3 | granted 50
+3 | skipped | charge ch_c3 pays an invoice: not a credit pack" "$out"
+check "U3 keeps the pack until the refund comes again" "50" "$(overage "$U3")"
+
+# ------------------------------------------------ 4. two sessions, one event --
+RACE=$(row record evt_r1 applied "first" -- "$U3")
+"${PSQL[@]}" "$PAYSTREAM_DATABASE_URL" -c "BEGIN" \
+    -c "SELECT count(*) FROM paystream.ps_apply_batch(ARRAY[$RACE]::text[])" \
+    -c "SELECT pg_sleep(2)" -c "COMMIT" >/dev/null &
+FIRST=$!
+sleep 0.5
+second=$("${PSQL[@]}" "$PAYSTREAM_DATABASE_URL" -c "\\set VERBOSITY sqlstate" \
+    -c "SELECT count(*) FROM paystream.ps_apply_batch(ARRAY[$(row record evt_r2 applied second -- "$U3"),$(row record evt_r1 applied second -- "$U3")]::text[])" 2>&1 || true)
+wait "$FIRST"
+check "the second session waited for the first's COMMIT and failed as a whole" "ERROR:  PS001" "$second"
+check "the first session's row stands, the second wrote nothing" "applied first none" \
+    "$(sql "SELECT status || ' ' || note FROM paystream.webhook_events WHERE event_id = 'evt_r1'") $(status_of evt_r2)"
+
+# ------------------------------------------------------------- 5. refused --
+check "a row of 21 columns is refused" "ERROR:  22023" \
+    "$("${PSQL[@]}" "$PAYSTREAM_DATABASE_URL" -c "\\set VERBOSITY sqlstate" \
+        -c "SELECT * FROM paystream.ps_apply_batch(ARRAY[ARRAY['record','evt_x']]::text[])" 2>&1 || true)"
+check "the app role may not call it" "ERROR:  42501" \
+    "$("${PSQL[@]}" "$PAYSTREAM_DATABASE_URL" -c "\\set VERBOSITY sqlstate" -c "SET ROLE paystream_app" \
+        -c "SELECT * FROM paystream.ps_apply_batch(ARRAY[$RECORD]::text[])" 2>&1 || true)"
+
+done_testing
