@@ -12,34 +12,42 @@
 
 /* ------------------------------------------------------------- envelope -- */
 
-json_t *apply_parse(const stream_entry *e, event_ctx *ev, apply_info *info) {
-    json_error_t jerr;
+int apply_parse(const stream_entry *e, json_doc *doc, event_ctx *ev, apply_info *info) {
+    size_t at;
     if (e->body == NULL) {
         snprintf(info->error, sizeof(info->error), "stream entry has no body");
-        return NULL;
+        return -1;
     }
-    json_t *root = json_loadb(e->body, e->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL) {
-        snprintf(info->error, sizeof(info->error), "malformed JSON at line %d: %s", jerr.line,
-                 jerr.text);
-        return NULL;
+    if (doc == NULL) {
+        snprintf(info->error, sizeof(info->error), "out of memory for the event's JSON");
+        return -1;
     }
-    ev->root = root;
+    if (json_doc_parse(doc, e->body, e->body_len) != 0) {
+        const char *why = json_doc_error(doc, &at);
+        snprintf(info->error, sizeof(info->error), "malformed JSON at byte %zu: %s", at, why);
+        return -1;
+    }
+    json_doc_type top = json_doc_type_of(doc, 0); /* as jansson without JSON_DECODE_ANY */
+    if (top != JSON_DOC_OBJECT && top != JSON_DOC_ARRAY) {
+        snprintf(info->error, sizeof(info->error), "malformed JSON at byte 0: '[' or '{' expected");
+        return -1;
+    }
+    jval root = {doc, 0};
     ev->event_id = jstr(root, "id");
     ev->type = jstr(root, "type");
     ev->object = jget(root, "data.object");
     ev->api_version = jstr(root, "api_version");
     if (!jint(root, "created", &ev->created)) ev->created = 0;
     jbool(root, "livemode", &ev->livemode);
-    if (ev->event_id == NULL || ev->type == NULL || !json_is_object(ev->object)) {
+    if (ev->event_id == NULL || ev->type == NULL || !jis_object(ev->object)) {
         snprintf(info->error, sizeof(info->error),
                  "not a Stripe event: no id, type or data.object");
-        json_decref(root);
-        return NULL;
+        return -1;
     }
+    ev->doc = doc;
     str_copy(info->event_id, ev->event_id, sizeof(info->event_id));
     str_copy(info->type, ev->type, sizeof(info->type));
-    return root;
+    return 0;
 }
 
 static bool livemode_filtered(const ps_config *cfg, const event_ctx *ev) {
@@ -124,7 +132,11 @@ apply_result apply_entry(const ps_config *cfg, pg_conn *pg, const stream_entry *
     memset(&ev, 0, sizeof(ev));
     str_copy(info->event_id, e->event_id ? e->event_id : "", sizeof(info->event_id));
     str_copy(info->outcome, "failed", sizeof(info->outcome));
-    if (apply_parse(e, &ev, info) == NULL) return APPLY_RETRY;
+    json_doc *doc = json_doc_new(); /* one event: its own document */
+    if (apply_parse(e, doc, &ev, info) != 0) {
+        json_doc_free(doc);
+        return APPLY_RETRY;
+    }
     ev.pg = pg;
     apply_result res = APPLY_DONE;
     if (pg_exec(pg, "BEGIN", 0, NULL, NULL) != 0 || event_begin(pg, &ev, e, status) != 0) {
@@ -153,7 +165,7 @@ apply_result apply_entry(const ps_config *cfg, pg_conn *pg, const stream_entry *
     }
     if (pg_exec(pg, "COMMIT", 0, NULL, NULL) != 0) res = db_error(pg, info, "commit");
 done:
-    json_decref(ev.root);
+    json_doc_free(doc);
     return res;
 }
 

@@ -10,9 +10,11 @@
 
 #define SQL_EVENT_FINISH "SELECT paystream.ps_event_finish($1, $2, $3, $4)"
 
-/* Parse e's body into ev (ev->root owns the tree: json_decref it); NULL
- * with info->error when it is not a Stripe event. Fills info's id and type. */
-json_t *apply_parse(const stream_entry *e, event_ctx *ev, apply_info *info);
+/* Parse e's body into doc (the caller's, reused; NULL reads as out of
+ * memory) and ev's fields from it, ev->doc = doc: ev's strings live in doc
+ * until its next parse. -1 with info->error when it is not a Stripe event.
+ * Fills info's id and type. */
+int apply_parse(const stream_entry *e, json_doc *doc, event_ctx *ev, apply_info *info);
 /* The 6 parameters of ps_event_begin; created is 24 bytes. */
 void apply_event_params(const event_ctx *ev, const stream_entry *e, char *created,
                         const char **params);

@@ -9,7 +9,7 @@
  * two round trips for up to BATCH_MAX events. */
 #include "batch.h"
 #include "apply_steps.h"
-#include "json_arena.h"
+#include "strbuf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +48,8 @@ static void parse_all(batch_slot *slots, size_t n) {
         s->pos = i;
         s->key = "";
         str_copy(s->info.event_id, s->e->event_id ? s->e->event_id : "", sizeof(s->info.event_id));
-        if (apply_parse(s->e, &s->ev, &s->info) != NULL) s->key = lock_key(&s->ev);
+        if (s->doc == NULL) s->doc = json_doc_new(); /* kept for the slot's next events */
+        if (apply_parse(s->e, s->doc, &s->ev, &s->info) == 0) s->key = lock_key(&s->ev);
     }
     qsort(slots, n, sizeof(*slots), slot_cmp);
 }
@@ -107,7 +108,7 @@ static void put_row(strbuf *q, const batch_slot *s, const char *final) {
 static void prepare(const ps_config *cfg, batch_slot *s, strbuf *args, strbuf *q, int *rows) {
     s->row = -1;
     str_copy(s->info.outcome, "failed", sizeof(s->info.outcome));
-    if (s->ev.root == NULL) { /* not parsed: info.error says why */
+    if (s->ev.doc == NULL) { /* not parsed: info.error says why */
         s->res = APPLY_RETRY;
         return;
     }
@@ -168,7 +169,6 @@ apply_result apply_batch(const ps_config *cfg, pg_conn *pg, batch_slot *slots, s
     why[0] = '\0';
     strbuf_init(&q);
     strbuf_init(&args);
-    json_arena_begin(); /* the batch's trees: all freed below */
     parse_all(slots, n);
     strbuf_puts(&q, "{");
     for (size_t i = 0; i < n; i++) {
@@ -183,12 +183,14 @@ apply_result apply_batch(const ps_config *cfg, pg_conn *pg, batch_slot *slots, s
     } else if (rows > 0) {
         res = run(slots, n, pg, &q, rows, why, whylen);
     }
-    for (size_t i = 0; i < n; i++) {
-        json_decref(slots[i].ev.root);
-        slots[i].ev.root = NULL;
-    }
-    json_arena_end();
     strbuf_free(&q);
     strbuf_free(&args);
     return res;
+}
+
+void batch_release(batch_slot *slots, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        json_doc_free(slots[i].doc);
+        slots[i].doc = NULL;
+    }
 }

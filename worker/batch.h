@@ -18,6 +18,8 @@
 
 typedef struct batch_slot {
     const stream_entry *e; /* in: the caller's entry */
+    json_doc *doc;         /* the event's JSON: made by the first apply_batch() that
+                              uses the slot, reused after; batch_release() frees it */
     apply_info info;       /* out */
     apply_result res;      /* out, after APPLY_DONE: APPLY_DONE (acknowledge it) or
                               APPLY_RETRY (it failed alone: info.error) */
@@ -40,5 +42,7 @@ typedef struct batch_slot {
  *    transaction with apply_entry(); why says what happened. */
 apply_result apply_batch(const ps_config *cfg, pg_conn *pg, batch_slot *slots, size_t n, char *why,
                          size_t whylen);
+/* Free what apply_batch() kept in slots[0..n) (their documents). */
+void batch_release(batch_slot *slots, size_t n);
 
 #endif

@@ -11,7 +11,6 @@
 #include "alloc.h"
 #include "apply.h"
 #include "batch.h"
-#include "json_arena.h"
 #include "log.h"
 #include "pg.h"
 #include "redis.h"
@@ -363,7 +362,7 @@ void consumer_run(const ps_config *cfg, int index, volatile sig_atomic_t *stop,
     }
     log_info("consumer %s: stopped", c.name);
     ps_free(c.retries);
-    json_arena_release();
+    batch_release(c.slots, BATCH_MAX);
     redis_close(c.redis);
     pg_close(c.pg);
 }

@@ -12,7 +12,7 @@
 #include "pg.h"
 #include "strbuf.h"
 
-#include <jansson.h>
+#include "json_doc.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -22,10 +22,17 @@ typedef enum {
     EV_FAILED,      /* roll back and retry later; ev->error says why */
 } ev_outcome;
 
+/* A JSON value of an event: its document (json_doc.h) and the value's index
+ * there, JSON_DOC_NONE when absent. Plain data: copy it freely. */
+typedef struct jval {
+    json_doc *doc;
+    int tok;
+} jval;
+
 typedef struct event_ctx {
     pg_conn *pg;
-    json_t *root;   /* the whole event */
-    json_t *object; /* data.object */
+    json_doc *doc; /* the whole event (root value 0); not owned; NULL: not parsed */
+    jval object;   /* data.object */
     const char *event_id;
     const char *type;
     const char *api_version; /* may be NULL */
@@ -82,11 +89,19 @@ ev_outcome ev_applied(const event_ctx *ev);
 bool ev_note_is_null(const event_ctx *ev);
 
 /* JSON by dotted path ("parent.subscription_details.subscription"); a value
- * that is an expanded object yields its "id". NULL/false when absent. */
-const char *jstr(json_t *obj, const char *path);
-bool jint(json_t *obj, const char *path, int64_t *out);
-bool jbool(json_t *obj, const char *path, bool *out);
-json_t *jget(json_t *obj, const char *path);
+ * that is an expanded object yields its "id"; an empty string is NULL; jint
+ * takes integers only (not reals), jbool true and false only. NULL/false
+ * when absent. Strings live as long as the event's document. */
+const char *jstr(jval obj, const char *path);
+bool jint(jval obj, const char *path, int64_t *out);
+bool jbool(jval obj, const char *path, bool *out);
+jval jget(jval obj, const char *path);
+bool jis_object(jval v);
+/* An array's elements in order: jfirst(), then jnext() until !jok(); none
+ * when it is not an array. */
+jval jfirst(jval array);
+jval jnext(jval array, jval element);
+bool jok(jval v); /* present */
 
 /* Find the user for this event (SPEC 4 order): object metadata.user_id,
  * client_reference_id, then `extra_meta` objects' metadata.user_id (the
@@ -94,6 +109,6 @@ json_t *jget(json_t *obj, const char *path);
  * subscription mapping. Fills ev->user_id; -1 with ev->error when not found
  * or malformed. */
 int resolve_user(event_ctx *ev, const char *customer, const char *subscription,
-                 json_t *const *extra_meta, int n_extra);
+                 const jval *extra_meta, int n_extra);
 
 #endif

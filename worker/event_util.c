@@ -74,38 +74,46 @@ bool ev_note_is_null(const event_ctx *ev) {
     return ev->note_null;
 }
 
-json_t *jget(json_t *obj, const char *path) {
-    char key[128];
-    while (obj && *path) {
-        const char *dot = strchr(path, '.');
-        size_t n = dot ? (size_t)(dot - path) : strlen(path);
-        if (n >= sizeof(key) || !json_is_object(obj)) return NULL;
-        memcpy(key, path, n);
-        key[n] = '\0';
-        obj = json_object_get(obj, key);
-        path += n + (dot ? 1 : 0);
-    }
+jval jget(jval obj, const char *path) {
+    obj.tok = json_doc_path(obj.doc, obj.tok, path);
     return obj;
 }
 
-const char *jstr(json_t *obj, const char *path) {
-    json_t *v = jget(obj, path);
-    if (json_is_object(v)) v = json_object_get(v, "id");
-    return json_is_string(v) && json_string_length(v) > 0 ? json_string_value(v) : NULL;
+const char *jstr(jval obj, const char *path) {
+    jval v = jget(obj, path);
+    size_t len = 0;
+    if (jis_object(v)) v.tok = json_doc_getn(v.doc, v.tok, "id", 2);
+    const char *s = json_doc_string(v.doc, v.tok, &len);
+    return s && len > 0 ? s : NULL;
 }
 
-bool jint(json_t *obj, const char *path, int64_t *out) {
-    json_t *v = jget(obj, path);
-    if (!json_is_integer(v)) return false;
-    *out = json_integer_value(v);
-    return true;
+bool jint(jval obj, const char *path, int64_t *out) {
+    jval v = jget(obj, path);
+    return json_doc_int(v.doc, v.tok, out);
 }
 
-bool jbool(json_t *obj, const char *path, bool *out) {
-    json_t *v = jget(obj, path);
-    if (!json_is_boolean(v)) return false;
-    *out = json_is_true(v);
-    return true;
+bool jbool(jval obj, const char *path, bool *out) {
+    jval v = jget(obj, path);
+    return json_doc_bool(v.doc, v.tok, out);
+}
+
+bool jis_object(jval v) {
+    return json_doc_type_of(v.doc, v.tok) == JSON_DOC_OBJECT;
+}
+
+jval jfirst(jval array) {
+    bool is_array = json_doc_type_of(array.doc, array.tok) == JSON_DOC_ARRAY;
+    array.tok = is_array ? json_doc_first(array.doc, array.tok) : JSON_DOC_NONE;
+    return array;
+}
+
+jval jnext(jval array, jval element) {
+    element.tok = json_doc_next(array.doc, array.tok, element.tok);
+    return element;
+}
+
+bool jok(jval v) {
+    return v.tok != JSON_DOC_NONE;
 }
 
 static bool is_uuid(const char *s) {
@@ -130,13 +138,13 @@ static int take_user(event_ctx *ev, const char *id, const char *where) {
 }
 
 int resolve_user(event_ctx *ev, const char *customer, const char *subscription,
-                 json_t *const *extra_meta, int n_extra) {
+                 const jval *extra_meta, int n_extra) {
     const char *id = jstr(ev->object, "metadata.user_id");
     if (id) return take_user(ev, id, "metadata.user_id");
     if ((id = jstr(ev->object, "client_reference_id")))
         return take_user(ev, id, "client_reference_id");
     for (int i = 0; i < n_extra; i++)
-        if (extra_meta[i] && (id = jstr(extra_meta[i], "metadata.user_id")))
+        if ((id = jstr(extra_meta[i], "metadata.user_id")))
             return take_user(ev, id, "subscription metadata.user_id");
     if ((customer || subscription) && ev->batched) { /* looked up at its turn */
         ev->find_user = true;

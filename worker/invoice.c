@@ -15,19 +15,19 @@
 
 /* ---------------------------------------------------------------- parse -- */
 
-static const char *invoice_subscription(json_t *inv) {
+static const char *invoice_subscription(jval inv) {
     const char *s = jstr(inv, "parent.subscription_details.subscription");
     return s ? s : jstr(inv, "subscription");
 }
 
-static const char *line_price(json_t *line) {
+static const char *line_price(jval line) {
     const char *p = jstr(line, "pricing.price_details.price");
     if (p == NULL) p = jstr(line, "price");
     if (p == NULL) p = jstr(line, "plan");
     return p;
 }
 
-static bool is_subscription_line(json_t *line) {
+static bool is_subscription_line(jval line) {
     const char *type = jstr(line, "type");
     const char *parent = jstr(line, "parent.type");
     bool proration = false;
@@ -38,11 +38,10 @@ static bool is_subscription_line(json_t *line) {
 }
 
 /* P and the '{...}' array literal of the prices of P's non-negative lines. */
-static int period_and_prices(event_ctx *ev, json_t *inv, int64_t *period_end, strbuf *prices) {
-    json_t *lines = jget(inv, "lines.data"), *line;
-    size_t i;
+static int period_and_prices(event_ctx *ev, jval inv, int64_t *period_end, strbuf *prices) {
+    jval lines = jget(inv, "lines.data"), line;
     bool found = false;
-    json_array_foreach(lines, i, line) {
+    for (line = jfirst(lines); jok(line); line = jnext(lines, line)) {
         int64_t end;
         if (is_subscription_line(line) && jint(line, "period.end", &end) &&
             (!found || end > *period_end)) {
@@ -52,7 +51,7 @@ static int period_and_prices(event_ctx *ev, json_t *inv, int64_t *period_end, st
     }
     if (!found) return -1;
     strbuf_puts(prices, "{");
-    json_array_foreach(lines, i, line) {
+    for (line = jfirst(lines); jok(line); line = jnext(lines, line)) {
         int64_t end, amount = 0;
         const char *price = line_price(line);
         jint(line, "amount", &amount);
@@ -67,8 +66,8 @@ static int period_and_prices(event_ctx *ev, json_t *inv, int64_t *period_end, st
 }
 
 static int resolve_invoice_user(event_ctx *ev, const char *customer, const char *sub) {
-    json_t *meta[2] = {jget(ev->object, "parent.subscription_details"),
-                       jget(ev->object, "subscription_details")};
+    jval meta[2] = {jget(ev->object, "parent.subscription_details"),
+                    jget(ev->object, "subscription_details")};
     return resolve_user(ev, customer, sub, meta, 2);
 }
 

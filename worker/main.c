@@ -3,7 +3,6 @@
  * and acknowledges what it holds, then the process exits 0. */
 #include "config.h"
 #include "consumer.h"
-#include "json_arena.h"
 #include "log.h"
 
 #include <pthread.h>
@@ -85,7 +84,6 @@ static int run(const ps_config *cfg) {
 int main(int argc, char **argv) {
     ps_config cfg;
     char err[512];
-    json_arena_install(); /* before any jansson call */
     if (config_load(&cfg, PROG_WORKER, &argc, argv, err, sizeof(err)) != 0) {
         fprintf(stderr, "paystream-worker: %s\n", err);
         config_free(&cfg);

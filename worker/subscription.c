@@ -17,25 +17,24 @@ typedef struct sub_state {
     bool has_start, has_end, has_created, cancel_at_period_end;
 } sub_state;
 
-static json_t *first_item(json_t *sub) {
-    json_t *items = jget(sub, "items.data");
-    return json_is_array(items) ? json_array_get(items, 0) : NULL;
+static jval first_item(jval sub) {
+    return jfirst(jget(sub, "items.data"));
 }
 
-static void parse_sub(json_t *sub, sub_state *s) {
-    json_t *item = first_item(sub);
+static void parse_sub(jval sub, sub_state *s) {
+    jval item = first_item(sub);
     memset(s, 0, sizeof(*s));
     s->id = jstr(sub, "id");
     s->customer = jstr(sub, "customer");
     s->status = jstr(sub, "status");
-    s->price = item ? jstr(item, "price") : NULL;
-    if (s->price == NULL && item) s->price = jstr(item, "plan");
+    s->price = jok(item) ? jstr(item, "price") : NULL;
+    if (s->price == NULL && jok(item)) s->price = jstr(item, "plan");
     if (s->price == NULL) s->price = jstr(sub, "plan");
     /* before basil: on the subscription; from basil on: on each item */
     s->has_start = jint(sub, "current_period_start", &s->period_start) ||
-                   (item && jint(item, "current_period_start", &s->period_start));
+                   (jok(item) && jint(item, "current_period_start", &s->period_start));
     s->has_end = jint(sub, "current_period_end", &s->period_end) ||
-                 (item && jint(item, "current_period_end", &s->period_end));
+                 (jok(item) && jint(item, "current_period_end", &s->period_end));
     s->has_created = jint(sub, "created", &s->created);
     jbool(sub, "cancel_at_period_end", &s->cancel_at_period_end);
 }
