@@ -2,7 +2,8 @@
  * same realistic events (built and run by bench/worker/json_bench):
  *  - jansson: json_loadb(JSON_REJECT_DUPLICATES) into the per-batch bump
  *    arena the worker used (worker/json_arena.c, taken from git history by
- *    the script), the reads of json_reads.h on the tree, json_decref, the
+ *    the script), the reads of json_reads.h on the tree through the helpers
+ *    as they were (tests/fuzz/event_json_ref.h), json_decref, the
  *    arena rewound every 32 events as apply_batch did;
  *  - json_doc: json_doc_parse into one of 32 reused documents (one per batch
  *    slot), the same reads through the worker's own jstr/jint/jbool/jget
@@ -14,6 +15,7 @@
 #include "envelope.h"
 #include "event.h"
 #include "json_arena.h"
+#include "tests/fuzz/event_json_ref.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -27,44 +29,12 @@
 
 /* ------------------------------------------------------ the jansson side -- */
 
-static json_t *jx_get(json_t *obj, const char *path) {
-    char key[128];
-    while (obj && *path) {
-        const char *dot = strchr(path, '.');
-        size_t n = dot ? (size_t)(dot - path) : strlen(path);
-        if (n >= sizeof(key) || !json_is_object(obj)) return NULL;
-        memcpy(key, path, n);
-        key[n] = '\0';
-        obj = json_object_get(obj, key);
-        path += n + (dot ? 1 : 0);
-    }
-    return obj;
-}
-
-static const char *jx_str(json_t *obj, const char *path) {
-    json_t *v = jx_get(obj, path);
-    if (json_is_object(v)) v = json_object_get(v, "id");
-    return json_is_string(v) && json_string_length(v) > 0 ? json_string_value(v) : NULL;
-}
-
-static bool jx_int(json_t *obj, const char *path, int64_t *out) {
-    json_t *v = jx_get(obj, path);
-    if (json_is_integer(v)) *out = json_integer_value(v);
-    return json_is_integer(v);
-}
-
-static bool jx_bool(json_t *obj, const char *path, bool *out) {
-    json_t *v = jx_get(obj, path);
-    if (json_is_boolean(v)) *out = json_is_true(v);
-    return json_is_boolean(v);
-}
-
 typedef json_t *jx_val;
 #define V              jx_val
-#define GET(v, p)      jx_get(v, p)
-#define STR(v, p)      jx_str(v, p)
-#define INT(v, p, o)   jx_int(v, p, o)
-#define BOOL(v, p, o)  jx_bool(v, p, o)
+#define GET(v, p)      ref_get(v, p)
+#define STR(v, p)      ref_str(v, p)
+#define INT(v, p, o)   ref_int(v, p, o)
+#define BOOL(v, p, o)  ref_bool(v, p, o)
 #define FIRST(a)       json_array_get(a, 0)
 #define FOR_EACH(a, e) for (size_t i_ = 0; ((e) = json_array_get(a, i_)) != NULL; i_++)
 #define OK(v)          ((v) != NULL)

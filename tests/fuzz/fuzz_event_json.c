@@ -12,6 +12,7 @@
 #include "event.h"
 
 #include <jansson.h>
+#include "tests/fuzz/event_json_ref.h"
 #include "tests/fuzz/fuzz_check.h"
 
 #include <stdint.h>
@@ -53,27 +54,6 @@ static const char *const int_paths[] = {
     "current_period_end",
 };
 static const char *const bool_paths[] = {"livemode", "cancel_at_period_end", "proration"};
-
-/* The reference: the helpers as they were on jansson's tree. */
-static json_t *ref_get(json_t *obj, const char *path) {
-    char key[128];
-    while (obj && *path) {
-        const char *dot = strchr(path, '.');
-        size_t n = dot ? (size_t)(dot - path) : strlen(path);
-        if (n >= sizeof(key) || !json_is_object(obj)) return NULL;
-        memcpy(key, path, n);
-        key[n] = '\0';
-        obj = json_object_get(obj, key);
-        path += n + (dot ? 1 : 0);
-    }
-    return obj;
-}
-
-static const char *ref_str(json_t *obj, const char *path) {
-    json_t *v = ref_get(obj, path);
-    if (json_is_object(v)) v = json_object_get(v, "id");
-    return json_is_string(v) && json_string_length(v) > 0 ? json_string_value(v) : NULL;
-}
 
 /* Read every path from obj, as the handlers would: the same answers as
  * from jansson's tree ref. */
