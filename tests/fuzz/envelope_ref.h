@@ -101,8 +101,8 @@ static bool ref_agrees(const void *body, size_t len, char *why, size_t whylen) {
     if (strcmp(ours.id, ref.id) || strcmp(ours.type, ref.type) ||
         strcmp(ours.api_version, ref.api_version) || ours.livemode != ref.livemode ||
         ours.has_livemode != ref.has_livemode || ours.created != ref.created) {
-        snprintf(why, whylen, "fields differ: id '%s'/'%s' type '%s'/'%s'", ours.id, ref.id,
-                 ours.type, ref.type);
+        snprintf(why, whylen, "fields differ: id '%.100s'/'%.100s' type '%.100s'/'%.100s'", ours.id,
+                 ref.id, ours.type, ref.type);
         return false;
     }
     return true;
