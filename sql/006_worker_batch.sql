@@ -241,6 +241,29 @@ BEGIN
                                    v_statuses, v_users, v_notes);
 END $$;
 
+-- ------------------------------------------------- what no worker calls --
+-- 005's per-event batch entry points: ps_apply_batch replaces them. A worker
+-- of before this migration that still runs meanwhile finds its batch call
+-- missing, and applies each event in a transaction of its own
+-- (ps_event_begin/ps_event_finish, which stay): slower, nothing lost.
+DROP FUNCTION paystream.ps_event_open(text, text, boolean, text, bigint, text),
+    paystream.ps_event_done(text, text, boolean, text, bigint, text, text, uuid, text),
+    paystream.ps_checkout_subscription_event(boolean, text, boolean, text, bigint, text, uuid,
+                                             text, text, text),
+    paystream.ps_subscription_state_event(boolean, text, boolean, text, bigint, text, uuid, text,
+                                          text, text, text, bigint, bigint, boolean, bigint,
+                                          bigint, text),
+    paystream.ps_subscription_past_due_event(boolean, text, boolean, text, bigint, text, uuid,
+                                             text, text, bigint, text),
+    paystream.ps_invoice_paid_event(boolean, text, boolean, text, bigint, text, uuid, text, text,
+                                    text, text[], bigint, text),
+    paystream.ps_pack_paid_event(boolean, text, boolean, text, bigint, text, uuid, text, text,
+                                 text, text, text, text),
+    paystream.ps_pack_failed_event(boolean, text, boolean, text, bigint, text, uuid, text, text,
+                                   text, text, text),
+    paystream._event_open(text, text, boolean, text, bigint, text),
+    paystream._event_done(text, text, boolean, text, bigint, text, text, uuid, text);
+
 -- ---------------------------------------------------------- privileges --
 REVOKE EXECUTE ON FUNCTION
     paystream._batch_user(text, text),
