@@ -40,7 +40,8 @@ typedef struct consumer {
     char dead_stream[256];
     redis_conn *redis;
     pg_conn *pg;
-    bool recover_own; /* re-read our own pending entries (after a reconnect) */
+    bool recover_own;        /* re-read our own pending entries (after a reconnect) */
+    char recover_cursor[64]; /* ... once each: the last one re-read so far */
     char claim_cursor[64];
     int64_t next_claim_us, next_trim_us;
     retry_item *retries;
@@ -59,6 +60,7 @@ static void redis_connect_loop(consumer *c) {
         if (c->redis && stream_group_ensure(c->redis, c->cfg->stream, c->cfg->group) == 0) {
             if (attempt) log_info("consumer %s: Redis is back", c->name);
             c->recover_own = true;
+            str_copy(c->recover_cursor, "0", sizeof(c->recover_cursor));
             return;
         }
         if (c->redis) str_copy(err, redis_errstr(c->redis), sizeof(err));
@@ -250,14 +252,21 @@ static void process_batch(consumer *c, stream_batch *b) {
 
 /* ----------------------------------------------------------------- loop -- */
 
-/* Entries this consumer already holds (after a reconnect or restart). */
+/* Entries this consumer already holds (after a reconnect or restart), each
+ * read once, in pages: one that fails again stays pending with its retry
+ * scheduled, and is not read again here (that would spend its attempts in a
+ * burst, with no backoff). */
 static void recover_own(consumer *c) {
     stream_batch b;
-    if (stream_read_group(c->redis, c->cfg->stream, c->cfg->group, c->name, "0", 100, 0, &b) != 0) {
+    if (stream_read_group(c->redis, c->cfg->stream, c->cfg->group, c->name, c->recover_cursor, 100,
+                          0, &b) != 0) {
         redis_recover(c);
         return;
     }
-    if (b.n == 0) c->recover_own = false;
+    if (b.n == 0)
+        c->recover_own = false;
+    else
+        str_copy(c->recover_cursor, b.entries[b.n - 1].id, sizeof(c->recover_cursor));
     process_batch(c, &b);
 }
 
