@@ -52,8 +52,10 @@ static const char *ledger_sql(char *sql, const char *fn, int n) {
 #define EV_MAX_PARAMS 11
 
 int ev_apply(event_ctx *ev, const char *fn, int n, const char *const *params) {
-    char sql[256];
-    if (!ev->batched) return ev_call(ev, fn, ledger_sql(sql, fn, n), n, params);
+    if (!ev->batched) {
+        char sql[256];
+        return ev_call(ev, fn, ledger_sql(sql, fn, n), n, params);
+    }
     if (n > EV_MAX_PARAMS) return ev_fail(ev, "%s: too many parameters", fn), -1;
     strbuf_reset(ev->rule_args);
     for (int i = 0; i < n; i++) { /* a user still to find (resolve_user) is NULL */
