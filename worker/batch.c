@@ -16,7 +16,8 @@
 #include <string.h>
 
 #define SQL_APPLY_BATCH                                                                            \
-    "SELECT k, status, user_id, note, err_code, err_message FROM paystream.ps_apply_batch($1)"
+    "SELECT k, status, user_id, note, err_code, err_message FROM paystream.ps_apply_batch($1) "    \
+    "ORDER BY k"
 #define ROW_HEADER 11 /* columns before the rule's arguments (sql/006) */
 #define ROW_ARGS   11 /* the rule's arguments, NULL-padded */
 
