@@ -64,8 +64,9 @@ static apply_result db_error(pg_conn *pg, apply_info *info, const char *what) {
     return pg_is_lost(pg) ? APPLY_DB_LOST : APPLY_RETRY;
 }
 
-void apply_event_params(const event_ctx *ev, const stream_entry *e, char *created,
-                        const char **params) {
+/* The 6 parameters of ps_event_begin; created is 24 bytes. */
+static void apply_event_params(const event_ctx *ev, const stream_entry *e, char *created,
+                               const char **params) {
     snprintf(created, 24, "%" PRId64, ev->created);
     params[0] = ev->event_id;
     params[1] = ev->type;
@@ -75,7 +76,8 @@ void apply_event_params(const event_ctx *ev, const stream_entry *e, char *create
     params[5] = e->id;
 }
 
-void apply_finish_params(const event_ctx *ev, const char *status, const char **params) {
+/* The 4 parameters of ps_event_finish. */
+static void apply_finish_params(const event_ctx *ev, const char *status, const char **params) {
     params[0] = ev->event_id;
     params[1] = status;
     params[2] = ev->user_id[0] ? ev->user_id : NULL;
@@ -100,7 +102,8 @@ static int event_begin(pg_conn *pg, const event_ctx *ev, const stream_entry *e, 
 static int event_finish(pg_conn *pg, const event_ctx *ev, const char *status) {
     const char *params[4];
     apply_finish_params(ev, status, params);
-    return pg_exec_prepared(pg, "event_finish", SQL_EVENT_FINISH, 4, params, NULL);
+    return pg_exec_prepared(pg, "event_finish", "SELECT paystream.ps_event_finish($1, $2, $3, $4)",
+                            4, params, NULL);
 }
 
 const char *apply_run_handler(const ps_config *cfg, event_ctx *ev) {

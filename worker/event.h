@@ -1,10 +1,11 @@
 /* event.h - what an event handler sees, and the handler table.
  *
- * The apply path (apply.c) opens the event's transaction, then calls the
- * handler chosen by type from the table in handlers.c. A handler reads the
- * parsed event, resolves the user, calls the ledger's worker functions
- * (sql/003_worker_api.sql) on ev->pg, and returns an outcome. It never
- * commits, rolls back or touches Redis. */
+ * The apply path calls the handler chosen by type from the table in
+ * handlers.c. A handler reads the parsed event, resolves the user and names
+ * the ledger's worker function to apply with its arguments: apply.c's
+ * one-event transaction calls it on ev->pg at once, a batch (batch.c) hands
+ * it to ps_apply_batch (sql/006). It returns an outcome, and never commits,
+ * rolls back or touches Redis. */
 #ifndef PS_WORKER_EVENT_H
 #define PS_WORKER_EVENT_H
 
@@ -42,7 +43,6 @@ typedef struct event_ctx {
     char user_id[40]; /* resolved user ("" if none) */
     char note[256];   /* what happened: stored in webhook_events.note */
     bool note_null;   /* the last ev_call returned SQL NULL */
-    bool db_failed;   /* an ev_call failed: the SQL error is in pg's error state */
     char error[512];  /* why it failed */
     /* in a batch (batch.c): the handler names the ledger rule instead of
        calling it, and ps_apply_batch (sql/006) applies it with the others */

@@ -28,7 +28,6 @@ int ev_call(event_ctx *ev, const char *name, const char *sql, int n, const char 
     pg_result *r = NULL;
     if (ev->batched) return ev_fail(ev, "%s: no statement of its own in a batch", name), -1;
     if (pg_exec_prepared(ev->pg, name, sql, n, params, &r) != 0) {
-        ev->db_failed = true;
         snprintf(ev->error, sizeof(ev->error), "%s", pg_errstr(ev->pg));
         return -1;
     }
