@@ -1,4 +1,4 @@
-# test_sql_batch.sh - ps_apply_batch (sql/006), the one statement a worker
+# test_sql_batch.sh - ps_apply_batch (sql/006, 008), the one statement a worker
 # sends for a batch, called directly:
 #  1. one call of many rows: each event applies in its turn (a user found from
 #     a mapping an earlier row stored, a refund after its pack), one that fails
@@ -9,7 +9,11 @@
 #     grants;
 #  4. two sessions writing the same event: the second waits for the first's
 #     COMMIT, then fails as a whole with PS001 and writes nothing;
-#  5. malformed input and the app role are refused.
+#  5. malformed input and the app role are refused;
+#  6. paid invoices (sql/008): a new period expires the leftover then grants,
+#     an upgrade grants the difference, each row with its balance after it;
+#     an invoice's second event finds it granted without waiting for a busy
+#     account; a replaced subscription's invoice is still skipped.
 . "$(dirname "$0")/lib.sh"
 
 "$CTL" migrate >/dev/null
@@ -111,5 +115,51 @@ check "a row of 21 columns is refused" "ERROR:  22023" \
 check "the app role may not call it" "ERROR:  42501" \
     "$("${PSQL[@]}" "$PAYSTREAM_DATABASE_URL" -c "\\set VERBOSITY sqlstate" -c "SET ROLE paystream_app" \
         -c "SELECT * FROM paystream.ps_apply_batch(ARRAY[$RECORD]::text[])" 2>&1 || true)"
+
+# ---------------------------------------------------- 6. paid invoices --
+U4=00000000-0000-4000-8000-0000000000b4
+BASIC=price_1PgafmB7WZ01zgkWBasicMo
+PRO=price_1PgafmB7WZ01zgkWProMonth
+state() { # state EVENT SUB STATUS PRICE PERIOD_END SUB_CREATED EVENT_CREATED
+    row ps_subscription_state "$1" -- "$U4" "$2" cus_i "$3" "$4" 1000 "$5" false "$6" "$7" "$1"
+}
+paid() { row ps_invoice_paid "$1" -- "$U4" "$2" cus_i "$3" "{$4}" "$5" "$1"; }
+ledger_u4() {
+    sql "SELECT string_agg(concat_ws(' ', kind, reference, amount, balance_after), '|' ORDER BY id)
+           FROM paystream.credit_transactions WHERE user_id = '$U4'"
+}
+out=$(call "$(state evt_i0 sub_i active "$BASIC" 2000 900 950)" "$(paid evt_i1 sub_i in_1 "$BASIC" 2000)")
+check "the first period grants the plan's credits" \
+    "1 | applied | $U4 | status active|2 | applied | $U4 | granted 100" "$(echo "$out" | paste -sd'|')"
+sql "SELECT paystream.deduct_credits('$U4', gen_random_uuid(), 30, 'test')" >/dev/null
+out=$(call "$(paid evt_i2 sub_i in_2 "$BASIC" 3000)" "$(paid evt_i3 sub_i in_3 "$PRO" 3000)")
+check "a new period, then an upgrade within it" \
+    "1 | applied | $U4 | granted 100|2 | applied | $U4 | upgraded by 200" "$(echo "$out" | paste -sd'|')"
+check "the leftover expires before the grant; each row has its balance after it" \
+    "subscription_grant in_1 100 100|usage $(sql "SELECT reference FROM paystream.credit_transactions WHERE kind = 'usage' AND user_id = '$U4'") -30 70|subscription_expire in_2 -70 0|subscription_grant in_2 100 100|subscription_upgrade in_3 200 300" \
+    "$(ledger_u4)"
+check "the period and its allowance are stored with the balance" "3000 300 300" \
+    "$(sql "SELECT concat_ws(' ', credit_period_end, credits_total, credits_remaining)
+              FROM paystream.subscriptions WHERE user_id = '$U4'")"
+"${PSQL[@]}" "$PAYSTREAM_DATABASE_URL" -c "BEGIN" \
+    -c "SELECT 1 FROM paystream.subscriptions WHERE user_id = '$U4' FOR UPDATE" \
+    -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null &
+HOLDER=$!
+sleep 0.5
+out=$("${PSQL[@]}" "$PAYSTREAM_DATABASE_URL" -c "SET statement_timeout = '1s'" \
+    -c "SELECT concat_ws(' | ', k, status, note) FROM paystream.ps_apply_batch(ARRAY[$(paid evt_i4 sub_i in_3 "$PRO" 3000),$(paid evt_i5 sub_i in_1 "$BASIC" 2000)]::text[])" 2>&1 || true)
+wait "$HOLDER"
+check "an invoice's second event finds it granted without waiting for the busy account" \
+    "1 | applied | nothing: period already granted|2 | applied | nothing: period already granted" \
+    "$(echo "$out" | paste -sd'|')"
+out=$(call "$(state evt_i6 sub_j active "$BASIC" 4000 1900 1950)" "$(paid evt_i7 sub_i in_3 "$PRO" 3000)")
+check "once replaced, the subscription's granted invoice is skipped as before" \
+    "1 | applied | $U4 | status active|2 | skipped | $U4 | skipped: subscription sub_i was replaced by sub_j: invoice in_3 grants nothing" \
+    "$(echo "$out" | paste -sd'|')"
+check "and the ledger holds one grant per invoice" "in_1 1|in_2 1|in_3 1" \
+    "$(sql "SELECT string_agg(reference || ' ' || n, '|' ORDER BY reference) FROM (
+              SELECT reference, count(*) AS n FROM paystream.credit_transactions
+               WHERE kind IN ('subscription_grant', 'subscription_upgrade') AND user_id = '$U4'
+               GROUP BY 1) g")"
 
 done_testing
