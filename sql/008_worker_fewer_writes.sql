@@ -158,8 +158,8 @@ DECLARE
     v_notes text[] := '{}';
 BEGIN
     IF array_ndims(p_events) IS DISTINCT FROM 2 OR array_length(p_events, 2) <> 22
-       OR array_length(p_events, 1) > 32 THEN
-        RAISE EXCEPTION 'ps_apply_batch takes 1 to 32 rows of 22 columns'
+       OR array_length(p_events, 1) > 64 THEN
+        RAISE EXCEPTION 'ps_apply_batch takes 1 to 64 rows of 22 columns'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- one primary-key read per event, as a subplan: a plan that stays an

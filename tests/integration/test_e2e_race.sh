@@ -9,9 +9,9 @@
 #     checked the first event before either wrote anything (B's statement
 #     started while A could not commit); once the lock is released, one
 #     applies it and the other one finds it applied only at its finish.
-#  2. Many users' events, each 32-entry chunk of the stream twice in a row,
-#     two worker processes reading them: every event applied once, no ledger
-#     row twice, the balances as SPEC 4 says.
+#  2. Many users' events, each 64-entry chunk (one read) of the stream twice
+#     in a row, two worker processes reading them: every event applied once,
+#     no ledger row twice, the balances as SPEC 4 says.
 . "$(dirname "$0")/e2e_lib.sh"
 
 PRO=$(plan_credits pro)
@@ -88,8 +88,8 @@ total=$((before + $(distinct_ids "$M")))
 python3 "$EVENTS" resp --stream "$STREAM" <(python3 - "$M" <<'EOF'
 import sys
 lines = [l for l in open(sys.argv[1]).read().splitlines() if l.strip()]
-for i in range(0, len(lines), 32):
-    print("\n".join(lines[i:i + 32] * 2))
+for i in range(0, len(lines), 64):
+    print("\n".join(lines[i:i + 64] * 2))
 EOF
 ) | rcli --pipe >/dev/null
 start_worker W1 PAYSTREAM_CONCURRENCY=2 PAYSTREAM_CLAIM_IDLE_MS=2000
