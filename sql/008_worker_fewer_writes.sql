@@ -138,7 +138,10 @@ FROM PUBLIC;
 -- The read is made once, before the first event: an event that another
 -- worker commits after it is applied here too, and the batch's one INSERT of
 -- event rows then fails the whole call with PS001, as for an event that
--- worker has not committed yet (006).
+-- worker has not committed yet (006). It takes up to 64 rows (006: 32), one
+-- read of a worker (worker/batch.h); a worker of this version against a
+-- database without 008 has its full reads refused (22023) and applies them
+-- one event per transaction.
 CREATE OR REPLACE FUNCTION paystream.ps_apply_batch(p_events text[])
 RETURNS TABLE (k integer, status text, user_id uuid, note text, err_code text,
                err_message text)
