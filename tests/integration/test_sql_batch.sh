@@ -46,6 +46,14 @@ call() {
     sql "SELECT concat_ws(' | ', k, status, user_id, note, err_code, err_message)
            FROM paystream.ps_apply_batch(ARRAY[$rows]::text[])"
 }
+# hold SECONDS SQL: in the background, a transaction that runs SQL and keeps
+# what it locked or wrote for SECONDS before its COMMIT; its pid in HOLDER
+hold() {
+    "${PSQL[@]}" "$PAYSTREAM_DATABASE_URL" -c "BEGIN" -c "$2" -c "SELECT pg_sleep($1)" \
+        -c "COMMIT" >/dev/null &
+    HOLDER=$!
+    sleep 0.5
+}
 overage() { sql "SELECT overage_credits FROM paystream.subscriptions WHERE user_id = '$1'"; }
 status_of() { sql "SELECT coalesce((SELECT status FROM paystream.webhook_events WHERE event_id = '$1'), 'none')"; }
 
@@ -96,14 +104,10 @@ check "U3 keeps the pack until the refund comes again" "50" "$(overage "$U3")"
 
 # ------------------------------------------------ 4. two sessions, one event --
 RACE=$(row record evt_r1 applied "first" -- "$U3")
-"${PSQL[@]}" "$PAYSTREAM_DATABASE_URL" -c "BEGIN" \
-    -c "SELECT count(*) FROM paystream.ps_apply_batch(ARRAY[$RACE]::text[])" \
-    -c "SELECT pg_sleep(2)" -c "COMMIT" >/dev/null &
-FIRST=$!
-sleep 0.5
+hold 2 "SELECT count(*) FROM paystream.ps_apply_batch(ARRAY[$RACE]::text[])"
 second=$("${PSQL[@]}" "$PAYSTREAM_DATABASE_URL" -c "\\set VERBOSITY sqlstate" \
     -c "SELECT count(*) FROM paystream.ps_apply_batch(ARRAY[$(row record evt_r2 applied second -- "$U3"),$(row record evt_r1 applied second -- "$U3")]::text[])" 2>&1 || true)
-wait "$FIRST"
+wait "$HOLDER"
 check "the second session waited for the first's COMMIT and failed as a whole" "ERROR:  PS001" "$second"
 check "the first session's row stands, the second wrote nothing" "applied first none" \
     "$(sql "SELECT status || ' ' || note FROM paystream.webhook_events WHERE event_id = 'evt_r1'") $(status_of evt_r2)"
@@ -141,11 +145,7 @@ check "the leftover expires before the grant; each row has its balance after it"
 check "the period and its allowance are stored with the balance" "3000 300 300" \
     "$(sql "SELECT concat_ws(' ', credit_period_end, credits_total, credits_remaining)
               FROM paystream.subscriptions WHERE user_id = '$U4'")"
-"${PSQL[@]}" "$PAYSTREAM_DATABASE_URL" -c "BEGIN" \
-    -c "SELECT 1 FROM paystream.subscriptions WHERE user_id = '$U4' FOR UPDATE" \
-    -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null &
-HOLDER=$!
-sleep 0.5
+hold 3 "SELECT 1 FROM paystream.subscriptions WHERE user_id = '$U4' FOR UPDATE"
 out=$("${PSQL[@]}" "$PAYSTREAM_DATABASE_URL" -c "SET statement_timeout = '1s'" \
     -c "SELECT concat_ws(' | ', k, status, note) FROM paystream.ps_apply_batch(ARRAY[$(paid evt_i4 sub_i in_3 "$PRO" 3000),$(paid evt_i5 sub_i in_1 "$BASIC" 2000)]::text[])" 2>&1 || true)
 wait "$HOLDER"
