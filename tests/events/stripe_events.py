@@ -10,7 +10,8 @@ shapes: 2025-03-31.basil and later (the fixtures' own shape) and the earlier one
 
   gen lifecycle --user UUID [--api-version V] [--no-cancel]   one subscriber's life
   gen poison [--api-version V]                unknown price/pack, unresolvable user
-  gen many --users N [--api-version mixed]    many lifecycles, interleaved by time
+  gen many --users N [--api-version mixed] [--spread-days D]
+                                              many lifecycles, interleaved by time
   shuffle --seed N [--dups RATE]              a random delivery order with duplicates
   post --url URL --secret S [--phase P]       sign (Stripe-Signature) and POST each event
   resp [--stream KEY]                         XADD commands for `redis-cli --pipe`
@@ -399,7 +400,8 @@ def cmd_gen(a):
             if api == "mixed":
                 api = BASIL if i % 2 == 0 else OLD_SHAPE
             g = Gen(fx, plans, "%s/%d" % (a.seed, i), api)
-            lifecycle(g, user_uuid(rng), t0 + rng.randrange(0, 20 * DAY), cancel=i % 3 == 0)
+            lifecycle(g, user_uuid(rng), t0 + rng.randrange(0, a.spread_days * DAY),
+                      cancel=i % 3 == 0)
             events.extend(g.events)
         events.sort(key=lambda ev: ev["created"])
     out = sys.stdout
@@ -504,6 +506,11 @@ def main():
     g.add_argument("--api-version", default=BASIL, help="%s, %s, ... or mixed (many)" %
                    (BASIL, OLD_SHAPE))
     g.add_argument("--no-cancel", action="store_true", help="lifecycle without cancellation")
+    g.add_argument("--spread-days", type=int, default=20,
+                   help="many: users' lives start over this many days (a life lasts 35): "
+                   "over 20 the first events are sign-ups and the last renewals, refunds and "
+                   "cancels; over 350, cut with --limit, the mix is the same from the first "
+                   "tenth on, as a service with users at every stage sees it")
     g.add_argument("--limit", type=int, help="at most this many events (the first by time)")
     g.add_argument("--t0", type=int, default=1750000000, help="created time of the first event")
     g.add_argument("--plans", default=os.path.join(HERE, "plans.txt"))
