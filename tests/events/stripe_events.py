@@ -494,6 +494,14 @@ def cmd_resp(a):
                            "body", ev["body"].encode(), "received", now))
 
 
+def days(text):
+    """--spread-days: a whole number of days, at least 1"""
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1 day, not %d" % n)
+    return n
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -506,7 +514,7 @@ def main():
     g.add_argument("--api-version", default=BASIL, help="%s, %s, ... or mixed (many)" %
                    (BASIL, OLD_SHAPE))
     g.add_argument("--no-cancel", action="store_true", help="lifecycle without cancellation")
-    g.add_argument("--spread-days", type=int, default=20,
+    g.add_argument("--spread-days", type=days, default=20,
                    help="many: users' lives start over this many days (a life lasts 35): "
                    "over 20 the first events are sign-ups and the last renewals, refunds and "
                    "cancels; over 350, cut with --limit, the mix is the same from the first "
