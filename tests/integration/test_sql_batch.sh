@@ -13,7 +13,9 @@
 #  6. paid invoices (sql/008): a new period expires the leftover then grants,
 #     an upgrade grants the difference, each row with its balance after it;
 #     an invoice's second event finds it granted without waiting for a busy
-#     account; a replaced subscription's invoice is still skipped.
+#     account; a replaced subscription's invoice is still skipped;
+#  7. plans (sql/009): once a session has called it, a call with one event
+#     plans nothing, where the duplicate check used to be planned every time.
 . "$(dirname "$0")/lib.sh"
 
 "$CTL" migrate >/dev/null
@@ -161,5 +163,27 @@ check "and the ledger holds one grant per invoice" "in_1 1|in_2 1|in_3 1" \
               SELECT reference, count(*) AS n FROM paystream.credit_transactions
                WHERE kind IN ('subscription_grant', 'subscription_upgrade') AND user_id = '$U4'
                GROUP BY 1) g")"
+
+# ---------------------------------------------------------------- 7. plans --
+# planned SESSION: one psql session calls ps_apply_batch six times with one new
+# event each, then six more with log_planner_stats on; prints how many times
+# the planner ran inside ps_apply_batch in those six (its SQL statements'
+# CONTEXT names it)
+planned() {
+    local loop
+    loop="DO \$\$ BEGIN FOR i IN 1..6 LOOP PERFORM count(*) FROM paystream.ps_apply_batch(
+            ARRAY[ARRAY['record', 'evt_plan_$1_%s' || i, 'customer.created', 'false',
+                        '2024-06-20', '1', '1-0', 'skipped', 'x', NULL, NULL, NULL, NULL, NULL, NULL,
+                        NULL, NULL, NULL, NULL, NULL, NULL, NULL]]); END LOOP; END \$\$"
+    # shellcheck disable=SC2059 # the loop is the format: %s is the round
+    printf "\\set SHOW_CONTEXT always\nSET client_min_messages = log;\n$loop;\nSET log_planner_stats = on;\n$loop;\n" a b |
+        "${PSQL[@]}" "$PAYSTREAM_DATABASE_URL" 2>&1 |
+        awk '/PLANNER STATISTICS/ { n++ } /PL\/pgSQL function paystream\.ps_apply_batch/ { inside++ }
+             END { print inside + 0 " of " n + 0 }'
+}
+out=$(planned s1)
+check "a session's later calls plan nothing inside ps_apply_batch" "0" "${out%% of *}"
+check "(the count sees the planner: the DO block's own statements were planned)" "yes" \
+    "$([ "${out##* of }" -gt 0 ] && echo yes || echo "no: $out")"
 
 done_testing
