@@ -14,6 +14,8 @@ BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_PG_OPTS="-c fsync=on -c synchronous_commit=on -c track_commit_timestamp=on -c track_wal_io_timing=on -c min_wal_size=2GB -c max_wal_size=4GB"
 # shellcheck source=../tests/harness/stack.sh
 . "$BENCH_ROOT/tests/harness/stack.sh"
+# shellcheck source=events.sh
+. "$BENCH_ROOT/bench/events.sh"
 
 bench_log() { printf '[%s %s] %s\n' "${BENCH_NAME:-bench}" "$(date +%T)" "$*" >&2; }
 bench_die() {
