@@ -7,7 +7,7 @@
 -- parameter is the batch itself, that is so whenever a batch holds fewer
 -- events than the generic plan assumes, which is the case when the workers
 -- keep up: a few events per transaction. It was then planned on every call,
--- about 60 us, a sixth of a small transaction's fixed cost in PostgreSQL
+-- about 60 us, a tenth of a small transaction's fixed cost in PostgreSQL
 -- (pg_stat_statements: 2,504 plans in 2,500 calls with 8-event batches).
 -- Every other statement of the apply path already settles on its generic
 -- plan after five executions; the duplicate check's generic plan is the one
