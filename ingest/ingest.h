@@ -1,7 +1,8 @@
 /* ingest.h - what the parts of paystream-ingest share.
  *
  * main.c owns the process (settings, signals, the loop), http.c the HTTP
- * server (listeners, limits, TLS, routing, replies), webhook.c the POST
+ * server (listeners, limits, TLS, routing), http_conn.c a client connection
+ * (framing, replies, timeouts), http_parse.c the request parser, webhook.c the POST
  * handler (verify, envelope, XADD), metrics.c the counters and /metrics.
  * Everything runs on one libevent loop in one thread. */
 #ifndef PS_INGEST_H
@@ -16,8 +17,8 @@
 #include <stddef.h>
 
 struct event_base;
-struct evhttp_request;
 typedef struct http_server http_server;
+typedef struct http_conn http_conn; /* a client connection, with a request in our hands */
 
 typedef struct ingest {
     ps_config cfg;
@@ -52,15 +53,21 @@ unsigned http_server_connections(const http_server *srv);
 /* Reply bytes not yet handed to the kernel, over all connections. */
 size_t http_server_unflushed(const http_server *srv);
 
-/* Send `status` with body {"error":"<code>"} (code is a fixed ASCII word). */
-void http_reply_error(ingest *in, struct evhttp_request *req, int status, const char *code);
-/* Send `status` with a JSON body (a NUL-terminated literal or built text). */
-void http_reply_json(ingest *in, struct evhttp_request *req, int status, const char *json);
+/* Answer c's request (exactly once): `status` with body {"error":"<code>"}
+ * (code is a fixed ASCII word), or with a JSON body. c may be gone after. */
+void http_reply_error(ingest *in, http_conn *c, int status, const char *code);
+void http_reply_json(ingest *in, http_conn *c, int status, const char *json);
+/* The request's raw body; valid until the handler returns. */
+const unsigned char *http_body(const http_conn *c, size_t *len);
+/* Its Stripe-Signature header (the first one), NUL-terminated, or NULL. */
+const char *http_signature(const http_conn *c);
+/* "1.2.3.4:5678" or "[::1]:5678" of the client, for log lines. */
+void http_peer(const http_conn *c, char *buf, size_t len);
 
 /* ---- webhook.c */
 /* POST on PAYSTREAM_WEBHOOK_PATH. Answers exactly once, maybe later. */
-void webhook_handle(ingest *in, struct evhttp_request *req);
+void webhook_handle(ingest *in, http_conn *c);
 /* GET /readyz: 200 only when Redis answers a PING now. */
-void readyz_handle(ingest *in, struct evhttp_request *req);
+void readyz_handle(ingest *in, http_conn *c);
 
 #endif

@@ -12,8 +12,6 @@
 #include "strbuf.h"
 #include "timeutil.h"
 
-#include <event2/buffer.h>
-#include <event2/http.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,45 +20,33 @@
 /* A request waiting for Redis. Freed by its callback, which always comes. */
 typedef struct pending {
     ingest *in;
-    struct evhttp_request *req;
+    http_conn *conn;
     int64_t sent_us;
     char id[ENVELOPE_MAX_FIELD + 1]; /* event id, for the log line */
 } pending;
 
-/* "1.2.3.4:5678" of the client, for log lines. */
-static void peer_of(struct evhttp_request *req, char *buf, size_t len) {
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    char *host = NULL;
-    ev_uint16_t port = 0;
-    if (evcon) evhttp_connection_get_peer(evcon, &host, &port);
-    snprintf(buf, len, "%s:%u", host ? host : "?", (unsigned)port);
-}
-
 /* NULL when the signature is good; else the machine code, logged with an
  * explanation an operator can act on. */
-static const char *check_signature(ingest *in, struct evhttp_request *req, const void *body,
-                                   size_t len) {
-    const char *header =
-        evhttp_find_header(evhttp_request_get_input_headers(req), "Stripe-Signature");
+static const char *check_signature(ingest *in, http_conn *c, const void *body, size_t len) {
     sig_detail d;
-    sig_result r =
-        sig_verify(header, body, len, &in->secrets, in->cfg.tolerance, (int64_t)time(NULL), &d);
+    sig_result r = sig_verify(http_signature(c), body, len, &in->secrets, in->cfg.tolerance,
+                              (int64_t)time(NULL), &d);
     if (r == SIG_OK) return NULL;
     char why[512], peer[80];
     sig_explain(r, &d, why, sizeof(why));
-    peer_of(req, peer, sizeof(peer));
+    http_peer(c, peer, sizeof(peer));
     metrics_count_verify(&in->metrics, r);
     log_warn("webhook from %s rejected (%s): %s", peer, sig_result_code(r), why);
     return sig_result_code(r);
 }
 
 /* NULL when the body is a Stripe event (env filled); else the machine code. */
-static const char *check_envelope(ingest *in, struct evhttp_request *req, const void *body,
-                                  size_t len, envelope *env) {
+static const char *check_envelope(ingest *in, http_conn *c, const void *body, size_t len,
+                                  envelope *env) {
     char detail[256], peer[80];
     envelope_result r = envelope_parse(body, len, env, detail, sizeof(detail));
     if (r == ENV_OK) return NULL;
-    peer_of(req, peer, sizeof(peer));
+    http_peer(c, peer, sizeof(peer));
     metrics_count_envelope(&in->metrics, r);
     log_warn("webhook from %s correctly signed but not a Stripe event (%s): %s", peer,
              envelope_result_code(r), detail);
@@ -92,13 +78,13 @@ static void on_enqueued(void *arg, const ra_result *res) {
         ctx.stream_id = stream_id;
         metrics_observe_enqueue(&in->metrics, time_mono_us() - p->sent_us);
         log_ev_debug(&ctx, "enqueued"); /* per event: /metrics counts them at any level */
-        http_reply_json(in, p->req, 200, "{\"received\":true}");
+        http_reply_json(in, p->conn, 200, "{\"received\":true}");
     } else {
         metrics_count_redis(&in->metrics, res->status);
         log_ev_warn(&ctx, "not enqueued, answered 503 (Stripe retries): Redis %s%s%.*s",
                     ra_status_name(res->status), res->str ? ": " : "", res->str ? (int)res->len : 0,
                     res->str ? res->str : "");
-        http_reply_error(in, p->req, 503, redis_error_code(res->status));
+        http_reply_error(in, p->conn, 503, redis_error_code(res->status));
     }
     ps_free(p);
     ingest_request_done(in);
@@ -106,12 +92,12 @@ static void on_enqueued(void *arg, const ra_result *res) {
 
 /* XADD <stream> * id <evt> type <type> body <raw body> received <ms>.
  * RA_OK: on_enqueued will answer. Otherwise nothing was sent. */
-static ra_status enqueue(ingest *in, struct evhttp_request *req, const void *body, size_t len,
+static ra_status enqueue(ingest *in, http_conn *c, const void *body, size_t len,
                          const envelope *env) {
     pending *p = ps_calloc(1, sizeof(*p));
     if (p == NULL) return RA_ERR_OOM;
     p->in = in;
-    p->req = req;
+    p->conn = c;
     str_copy(p->id, env->id, sizeof(p->id));
     char received[24];
     snprintf(received, sizeof(received), "%" PRId64, time_now_ms());
@@ -130,26 +116,20 @@ static ra_status enqueue(ingest *in, struct evhttp_request *req, const void *bod
     return RA_OK;
 }
 
-void webhook_handle(ingest *in, struct evhttp_request *req) {
+void webhook_handle(ingest *in, http_conn *c) {
     envelope env;
     const char *code = NULL;
     int status = 400;
-    struct evbuffer *buf = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(buf);
-    if (len > (size_t)in->cfg.max_body) { /* evhttp enforces it too; keep the promise here */
+    size_t len;
+    const unsigned char *body = http_body(c, &len);
+    if (len > (size_t)in->cfg.max_body) { /* http_conn.c enforces it too; keep the promise here */
         status = 413;
         code = "body_too_large";
         goto err;
     }
-    const unsigned char *body = len ? evbuffer_pullup(buf, -1) : (const unsigned char *)"";
-    if (body == NULL) {
-        status = 503;
-        code = "out_of_memory";
-        goto err;
-    }
-    if ((code = check_signature(in, req, body, len)) != NULL) goto err;
-    if ((code = check_envelope(in, req, body, len, &env)) != NULL) goto err;
-    ra_status s = enqueue(in, req, body, len, &env);
+    if ((code = check_signature(in, c, body, len)) != NULL) goto err;
+    if ((code = check_envelope(in, c, body, len, &env)) != NULL) goto err;
+    ra_status s = enqueue(in, c, body, len, &env);
     if (s != RA_OK) {
         metrics_count_redis(&in->metrics, s);
         log_ev_warn(&(log_ctx){.event_id = env.id}, "not enqueued, answered 503: Redis %s",
@@ -160,7 +140,7 @@ void webhook_handle(ingest *in, struct evhttp_request *req) {
     }
     return;
 err:
-    http_reply_error(in, req, status, code);
+    http_reply_error(in, c, status, code);
 }
 
 /* -------------------------------------------------------------- readyz -- */
@@ -170,27 +150,27 @@ static void on_ping(void *arg, const ra_result *res) {
     ingest *in = p->in;
     in->inflight--;
     if (res->status == RA_OK && !in->draining)
-        http_reply_json(in, p->req, 200, "{\"status\":\"ready\"}");
+        http_reply_json(in, p->conn, 200, "{\"status\":\"ready\"}");
     else
-        http_reply_json(in, p->req, 503, "{\"status\":\"not_ready\",\"redis\":\"not answering\"}");
+        http_reply_json(in, p->conn, 503, "{\"status\":\"not_ready\",\"redis\":\"not answering\"}");
     ps_free(p);
     ingest_request_done(in);
 }
 
-void readyz_handle(ingest *in, struct evhttp_request *req) {
+void readyz_handle(ingest *in, http_conn *c) {
     const char *ping[1] = {"PING"};
     pending *p = NULL;
     if (in->draining) {
-        http_reply_json(in, req, 503, "{\"status\":\"draining\"}");
+        http_reply_json(in, c, 503, "{\"status\":\"draining\"}");
         return;
     }
     if (!redis_async_ready(in->redis) || (p = ps_calloc(1, sizeof(*p))) == NULL) goto err;
     p->in = in;
-    p->req = req;
+    p->conn = c;
     if (redis_async_command(in->redis, on_ping, p, 1, ping, NULL) != RA_OK) goto err;
     in->inflight++;
     return;
 err:
     ps_free(p);
-    http_reply_json(in, req, 503, "{\"status\":\"not_ready\",\"redis\":\"down\"}");
+    http_reply_json(in, c, 503, "{\"status\":\"not_ready\",\"redis\":\"down\"}");
 }
