@@ -23,6 +23,9 @@
 #include <string.h>
 
 #define RECONNECT_MAX_MS 2000
+/* Commands queued past this many bytes are written at once, not at the end
+ * of the loop turn: Redis works on them while the loop goes on. */
+#define EARLY_WRITE_BYTES 16384
 
 typedef enum {
     REQ_USER,      /* a caller's command: its callback gets the result */
@@ -130,6 +133,15 @@ static void drop_connection(redis_async *ra, const char *why) {
 
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata);
 
+/* A loop turn that reads many requests otherwise hands Redis one big write at
+ * its end, and then the two wait on each other in turn. The write error, if
+ * any, stays in the context: hiredis's own write event, still armed, reports
+ * it (a failure here must not answer callers inside redis_async_command). */
+static void write_early(redis_async *ra) {
+    int done = 0;
+    if (sdslen(ra->ac->c.obuf) >= EARLY_WRITE_BYTES) (void)redisBufferWrite(&ra->ac->c, &done);
+}
+
 static ra_status send_req(redis_async *ra, req_kind kind, ra_callback cb, void *arg, int argc,
                           const char **argv, const size_t *lens) {
     ra_req *req = ps_calloc(1, sizeof(*req));
@@ -147,6 +159,7 @@ static ra_status send_req(redis_async *ra, req_kind kind, ra_callback cb, void *
     }
     pending_add(ra, req);
     if (!event_pending(ra->watchdog_ev, EV_TIMEOUT, NULL)) arm_watchdog(ra, ra->timeout_ms * 1000);
+    write_early(ra);
     return RA_OK;
 }
 
