@@ -281,6 +281,8 @@ static void dispatch(http_conn *c, const unsigned char *body, size_t len) {
 static int read_head(http_conn *c, struct evbuffer *in) {
     size_t len = evbuffer_get_length(in), n = len < HTTP_MAX_HEAD ? len : HTTP_MAX_HEAD;
     if (len == 0) return 0;
+    c->head_only = false; /* a refusal below has its body, whatever came before */
+    c->continued = false;
     const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n), *why = "";
     if (p == NULL) return refuse(c, 503, "out_of_memory");
     http_head *h = &c->head;
@@ -292,7 +294,6 @@ static int read_head(http_conn *c, struct evbuffer *in) {
     }
     c->keep_alive = h->keep_alive;
     c->head_only = h->method == HTTP_HEAD;
-    c->continued = false;
     c->method = h->method;
     c->route = http_route_of(c->srv, h->path, h->path_len);
     if (keep_signature(c, h) != 0) return refuse(c, 503, "out_of_memory");

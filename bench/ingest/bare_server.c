@@ -1,9 +1,10 @@
 /* bare_server.c - the "do nothing" anchor for bench/ingest.
  *
- * A libevent evhttp server on one loop in one thread, like paystream-ingest,
- * that reads each request whole (evhttp does that before calling us) and
- * answers 200 {"received":true} with no verification and no Redis. It is the
- * ceiling that libevent's HTTP layer sets on this machine.
+ * libevent's own HTTP server (evhttp) on one loop in one thread, as the ingest
+ * issue set it: it reads each request whole (evhttp does that before calling
+ * us) and answers 200 {"received":true} with no verification and no Redis.
+ * paystream-ingest no longer uses evhttp (ingest/http_conn.c says why); this
+ * stays the anchor: what a plain libevent HTTP server costs on this machine.
  *
  * Not part of the product build: bench/ingest/run compiles it with
  *   cc -O2 -o bare_server bare_server.c -levent

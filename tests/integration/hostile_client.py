@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""hostile_client.py - raw-socket clients for test_ingest_hostile.sh (loopback only).
+"""hostile_client.py - raw-socket clients for test_ingest_hostile.sh and
+test_ingest_framing.sh (loopback only).
 
 What curl cannot do: send exact bytes, trickle them, hold many connections.
 Every command is bounded in time and prints one line the test compares.
@@ -9,12 +10,17 @@ Every command is bounded in time and prints one line the test compares.
   idle PORT N HOLD                N idle connections for HOLD s; "opened N closed C"
   slowloris PORT N SECONDS        N trickling clients while one normal client polls
                                   /healthz; "served K/K worst MS ms"
+  talk PORT TIMEOUT STEP...       one connection driven step by step (see cmd_talk);
+                                  what each step saw, joined by " | ", then a line
+                                  "dated D of N" (final answers with a good Date)
 
 Secrets come from HOSTILE_SECRET (never printed).
 """
+import calendar
 import hashlib
 import hmac
 import os
+import re
 import resource
 import select
 import socket
@@ -180,6 +186,112 @@ def cmd_slowloris(port, n, seconds):
     print("trickling %d: served %d/%d worst %d ms" % (len(socks), served, asked, worst * 1000))
 
 
+class TalkEnd(Exception):
+    """The connection can carry the session no further; its word is the message."""
+
+
+def recv_more(s, buf):
+    try:
+        chunk = s.recv(65536)
+    except socket.timeout:
+        raise TalkEnd("timeout")
+    except ConnectionResetError:
+        raise TalkEnd("reset")
+    if not chunk:
+        raise TalkEnd("closed" if not buf else "closed mid-answer")
+    return buf + chunk
+
+
+def take_response(s, buf, no_body):
+    """(status line, {name: [values]}, body, rest) of the next answer in buf + s."""
+    while b"\r\n\r\n" not in buf:
+        buf = recv_more(s, buf)
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers.setdefault(k.strip().lower(), []).append(v.strip())
+    status = re.match(r"HTTP/1\.1 ([1-5][0-9][0-9]) [^\r\n]*$", lines[0])
+    try:
+        code = int(status.group(1))
+        length = int(headers.get("content-length", ["0"])[0])
+    except (AttributeError, ValueError):
+        raise TalkEnd("garbage %r" % head[:40])
+    if no_body or code < 200:
+        length = 0
+    while len(rest) < length:
+        rest = recv_more(s, rest)
+    return lines[0], headers, rest[:length], rest[length:]
+
+
+def well_dated(values):
+    """One Date in IMF-fixdate form, within a minute of our clock."""
+    try:
+        t = calendar.timegm(time.strptime(values[0], "%a, %d %b %Y %H:%M:%S GMT"))
+    except (ValueError, IndexError):
+        return False
+    return len(values) == 1 and abs(t - time.time()) < 60
+
+
+def cmd_talk(port, timeout, steps):
+    """Steps on one connection, every socket call bounded by timeout s:
+      send:FILE  the file's bytes ("send failed" if the server is gone)
+      shut       shutdown(SHUT_WR): our half-close
+      read       the next answer: "STATUS BODY"
+      readhead   the next answer, to a HEAD (no body whatever its length): "STATUS"
+      status     the last answer's status line
+      hdr:NAME   "NAME: VALUE" of the last answer, or "no NAME"
+      eof        "closed" if the server closes (recv gives b""), "reset", "open"
+                 if nothing comes within timeout, or "extra N bytes"
+    A read that cannot complete says why (closed, timeout, ...) and ends the session."""
+    out, buf, line, headers, answers, dated = [], b"", "", {}, 0, 0
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        for step in steps:
+            word, _, arg = step.partition(":")
+            if word == "send":
+                try:
+                    with open(arg, "rb") as f:
+                        s.sendall(f.read())
+                except OSError:
+                    out.append("send failed")
+            elif word == "shut":
+                try:
+                    s.shutdown(socket.SHUT_WR)
+                except OSError:
+                    out.append("shut failed")
+            elif word in ("read", "readhead"):
+                line, headers, body, buf = take_response(s, buf, word == "readhead")
+                code = line.split(" ")[1]
+                if int(code) >= 200:
+                    answers += 1
+                    dated += well_dated(headers.get("date", []))
+                out.append(("%s %s" % (code, body.decode(errors="replace"))).strip())
+            elif word == "status":
+                out.append(line)
+            elif word == "hdr":
+                v = headers.get(arg.lower())
+                out.append("%s: %s" % (arg, ", ".join(v)) if v else "no " + arg)
+            elif word == "eof":
+                if buf:
+                    out.append("extra %d bytes" % len(buf))
+                    continue
+                try:
+                    buf = recv_more(s, buf)
+                    out.append("extra %d bytes" % len(buf))
+                except TalkEnd as e:
+                    out.append("open" if str(e) == "timeout" else str(e))
+            else:
+                sys.exit("hostile_client: unknown talk step %s" % step)
+    except TalkEnd as e:
+        out.append(str(e))
+    finally:
+        s.close()
+    print(" | ".join(out))
+    print("dated %d of %d" % (dated, answers))
+
+
 def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     if cmd == "raw":
@@ -190,6 +302,8 @@ def main():
         cmd_idle(port, int(sys.argv[3]), float(sys.argv[4]))
     elif cmd == "slowloris":
         cmd_slowloris(port, int(sys.argv[3]), float(sys.argv[4]))
+    elif cmd == "talk":
+        cmd_talk(port, float(sys.argv[3]), sys.argv[4:])
     else:
         sys.exit("hostile_client: unknown command %s" % cmd)
 
