@@ -25,7 +25,7 @@
 #define RECONNECT_MAX_MS 2000
 /* Commands queued past this many bytes are written at once, not at the end
  * of the loop turn: Redis works on them while the loop goes on. */
-#define EARLY_WRITE_BYTES 16384
+#define EARLY_WRITE_BYTES 65536
 
 typedef enum {
     REQ_USER,      /* a caller's command: its callback gets the result */
