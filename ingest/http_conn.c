@@ -32,6 +32,7 @@
 #define CHUNK_PULL     65536 /* bytes of a chunked body decoded per step */
 #define LINGER_MAX_SEC 5     /* reading what a rejected client still sends */
 #define SIG_INLINE     256   /* a Stripe-Signature this long needs no allocation */
+#define OUT_MAX        65536 /* answers not yet read by the client: none is added past this */
 
 typedef enum conn_state {
     ST_HEAD,    /* reading a request head */
@@ -52,6 +53,7 @@ struct http_conn {
     bool keep_alive; /* of the request in hand */
     bool head_only;  /* HEAD: the answer has no body */
     bool continued;  /* 100 Continue sent for the request in hand */
+    bool throttled;  /* requests wait until the client reads its answers (OUT_MAX) */
     conn_state state;
     struct event *deadline;
     http_head head; /* of the request being read; its pointers are stale after */
@@ -138,6 +140,8 @@ static void on_flushed(http_conn *c) {
         http_io_shutdown(c->io); /* our FIN; what the client still sends is read and dropped */
         long t = c->srv->in->cfg.timeout;
         arm_deadline(c, t < LINGER_MAX_SEC ? t : LINGER_MAX_SEC);
+    } else if (c->throttled && !c->in_process) {
+        process(c); /* the requests that waited for the client to read */
     }
 }
 
@@ -356,6 +360,10 @@ static int step(http_conn *c) {
     struct evbuffer *in = http_io_input(c->io);
     switch (c->state) {
     case ST_HEAD:
+        if (out_len(c) > OUT_MAX) { /* a client that pipelines and does not read */
+            c->throttled = true;
+            return 0;
+        }
         return read_head(c, in);
     case ST_BODY:
         return read_body(c, in);
@@ -371,13 +379,14 @@ static int step(http_conn *c) {
 
 static void process(http_conn *c) {
     c->in_process = true;
+    c->throttled = false;
     while (!c->doomed && c->io && step(c))
         ;
     c->in_process = false;
     if (c->io) http_io_consumed(c->io);
     if (c->doomed) {
         conn_free(c);
-    } else if (c->eof && c->state < ST_BUSY) { /* a request that can never complete */
+    } else if (c->eof && c->state < ST_BUSY && !c->throttled) { /* can never complete */
         c->state = ST_CLOSING;
         if (out_len(c) == 0) conn_free(c);
     }

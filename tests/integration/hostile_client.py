@@ -25,6 +25,7 @@ import resource
 import select
 import socket
 import sys
+import threading
 import time
 
 PATH = "/webhooks/stripe"
@@ -292,6 +293,57 @@ def cmd_talk(port, timeout, steps):
     print("dated %d of %d" % (dated, answers))
 
 
+def answered_200(port):
+    """The server's count of 200 answers, from its /metrics."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    m = re.search(rb'^paystream_ingest_requests_total\{code="200"\} (\d+)', data, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def cmd_flood(port, n, pause):
+    """Pipeline n GET /healthz on one connection and read nothing for `pause`
+    s; print how many the server answered meanwhile (its /metrics), then read
+    and print how many 200s come, in order, within 20 s."""
+    req = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    before = answered_200(port)
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+
+    def send():
+        try:
+            s.sendall(req * n)
+        except OSError:
+            pass
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    time.sleep(pause)
+    held = answered_200(port) - before - 1  # the first /metrics itself was a 200
+    got, tail, t0 = 0, b"", time.monotonic()
+    try:
+        while got < n and time.monotonic() - t0 < 20:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            data = tail + chunk
+            got += data.count(b"HTTP/1.1 200 OK\r\n")
+            tail = data[-20:]
+            got -= tail.count(b"HTTP/1.1 200 OK\r\n")
+    except OSError:
+        pass
+    got += tail.count(b"HTTP/1.1 200 OK\r\n")
+    s.close()
+    print("answered %d while unread; read %d of %d" % (held, got, n))
+
+
 def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     if cmd == "raw":
@@ -302,6 +354,8 @@ def main():
         cmd_idle(port, int(sys.argv[3]), float(sys.argv[4]))
     elif cmd == "slowloris":
         cmd_slowloris(port, int(sys.argv[3]), float(sys.argv[4]))
+    elif cmd == "flood":
+        cmd_flood(port, int(sys.argv[3]), float(sys.argv[4]))
     elif cmd == "talk":
         cmd_talk(port, float(sys.argv[3]), sys.argv[4:])
     else:

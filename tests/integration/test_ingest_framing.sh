@@ -9,8 +9,9 @@
 # Connection: close, then closed (a bare LF at once, not at the timeout);
 # HTTP/1.0 with and without keep-alive; HEAD without body bytes; a Date on
 # every answer; a chunked body with extensions and a trailer stored byte for
-# byte. The stream holds exactly the events accepted, in order. Every client
-# is bounded in time (hostile_client.py talk).
+# byte; a client that pipelines without reading holds ingest's answers back
+# (and its reading) rather than its memory. The stream holds exactly the events
+# accepted, in order. Every client is bounded in time (hostile_client.py).
 # shellcheck source=test_ingest_lib.sh
 . "$(dirname "$0")/test_ingest_lib.sh"
 
@@ -184,6 +185,14 @@ check "the pipelined events' bodies, byte for byte" "same same" \
 # ---- 8. a Date on every final answer read above
 check "every final answer above carried one current Date header" "dated 19 of 19" \
     "$(awk '{ d += $2; n += $4 } END { print "dated", d, "of", n }' "$ING_DIR/dates")"
+
+# ---- 11. a client that pipelines and does not read: past 64 KiB of unread
+# answers, ingest answers (and reads) no more until it does; then all come
+out=$(python3 "$HC" flood "$ING_PORT" 100000 1.5)
+held=$(awk '{ print $2 }' <<<"$out")
+check "100,000 pipelined GETs, none read: fewer than 60,000 answered meanwhile ($held)" 1 \
+    "$((${held:-100000} < 60000))"
+check "then read: every answer comes" "read 100000 of 100000" "$(grep -o 'read [0-9]* of [0-9]*' <<<"$out")"
 
 # ---- 10. the process: still serving, no secret, clean exit, no sanitizer report
 check "still serving" 200 "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$ING_URL/healthz")"
