@@ -78,6 +78,10 @@ static void close_socket(http_conn *c) {
     c->io = NULL;
 }
 
+static size_t out_len(const http_conn *c) {
+    return c->io ? http_io_unflushed(c->io) : 0;
+}
+
 static void drop_signature(http_conn *c) {
     if (c->signature != c->sig_inline) ps_free(c->signature);
     c->signature = NULL;
@@ -125,7 +129,8 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     http_conn *c = arg;
     if (c->state == ST_BUSY) return;
-    if (c->state < ST_BUSY)
+    /* an idle keep-alive connection closes quietly; a stalled one is worth a line */
+    if (c->state < ST_BUSY && (evbuffer_get_length(http_io_input(c->io)) || out_len(c)))
         log_info("a client sent no complete request within %lds (PAYSTREAM_TIMEOUT), or did not "
                  "read our answer: closing its connection",
                  c->srv->in->cfg.timeout);
@@ -143,10 +148,6 @@ static void on_flushed(http_conn *c) {
     } else if (c->throttled && !c->in_process) {
         process(c); /* the requests that waited for the client to read */
     }
-}
-
-static size_t out_len(const http_conn *c) {
-    return c->io ? http_io_unflushed(c->io) : 0;
 }
 
 size_t http_conn_unflushed(const http_conn *c) {
