@@ -136,10 +136,13 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata);
 /* A loop turn that reads many requests otherwise hands Redis one big write at
  * its end, and then the two wait on each other in turn. The write error, if
  * any, stays in the context: hiredis's own write event, still armed, reports
- * it (a failure here must not answer callers inside redis_async_command). */
+ * it (a failure here must not answer callers inside redis_async_command).
+ * Not before the connection is up: the socket may still be connecting. */
 static void write_early(redis_async *ra) {
     int done = 0;
-    if (sdslen(ra->ac->c.obuf) >= EARLY_WRITE_BYTES) (void)redisBufferWrite(&ra->ac->c, &done);
+    redisContext *c = &ra->ac->c;
+    if ((c->flags & REDIS_CONNECTED) && sdslen(c->obuf) >= EARLY_WRITE_BYTES)
+        (void)redisBufferWrite(c, &done);
 }
 
 static ra_status send_req(redis_async *ra, req_kind kind, ra_callback cb, void *arg, int argc,

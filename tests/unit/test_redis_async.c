@@ -1,7 +1,9 @@
 /* test_redis_async.c - unit tests for common/redis_async.c against a fake Redis
  * on the same event loop: a server that stalls (the command timeout answers
  * within bounds, exactly once, and the connection is re-made), one that hangs
- * up mid-command, one that refuses AUTH, and shutdown with commands pending.
+ * up mid-command, one that refuses AUTH, and shutdown with commands pending;
+ * commands queued past 64 KiB are written before the loop turn ends, and a
+ * failure of that early write is answered later, never inside the call.
  * The fake answers +PONG / +OK to whole RESP commands until told otherwise. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,9 +17,11 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "common/redis_async.h"
 #include "common/timeutil.h"
@@ -275,6 +279,67 @@ static void test_free_answers_pending(void **state) {
     assert_int_equal(o.status, RA_ERR_CLOSED);
 }
 
+#define BIG_N     40
+#define BIG_VALUE 4096 /* 40 of them: 160 KiB, past the early write's 64 KiB */
+
+/* Bytes waiting unread on the fake's side of its (only) connection. */
+static int fake_unread(const env *e) {
+    int n = -1;
+    ioctl((int)bufferevent_getfd(e->f.open[0]), FIONREAD, &n);
+    return n;
+}
+
+static void queue_big(env *e, outcome *o, int n) {
+    static char value[BIG_VALUE];
+    memset(value, 'v', sizeof(value));
+    const char *argv[3] = {"SET", "k", value};
+    size_t lens[3] = {3, 1, sizeof(value)};
+    for (int i = 0; i < n; i++)
+        assert_int_equal(redis_async_command(e->ra, on_result, &o[i], 3, argv, lens), RA_OK);
+}
+
+static bool all_called(void *arg) {
+    outcome *o = arg;
+    for (int i = 0; i < BIG_N; i++)
+        if (o[i].calls == 0) return false;
+    return true;
+}
+
+static void test_big_queue_written_early(void **state) {
+    env *e = *state;
+    outcome o[BIG_N] = {{0}};
+    connect_to(e, "");
+    assert_true(run_until(e->base, is_ready, e->ra, 2000));
+    queue_big(e, o, 1);
+    assert_int_equal(fake_unread(e), 0); /* one: written at the end of the loop turn */
+    assert_true(run_until(e->base, was_called, &o[0], 2000));
+    memset(o, 0, sizeof(o));
+    queue_big(e, o, BIG_N);
+    assert_true(fake_unread(e) >= 64 * 1024); /* many: on their way before the turn ends */
+    assert_true(run_until(e->base, all_called, o, 2000));
+    for (int i = 0; i < BIG_N; i++) {
+        assert_int_equal(o[i].calls, 1);
+        assert_int_equal(o[i].status, RA_OK);
+    }
+}
+
+static void test_early_write_failure_answered_later(void **state) {
+    env *e = *state;
+    outcome o[BIG_N] = {{0}};
+    connect_to(e, "");
+    assert_true(run_until(e->base, is_ready, e->ra, 2000));
+    fake_close(&e->f, e->f.open[0]); /* the client does not know yet */
+    queue_big(e, o, BIG_N);
+    for (int i = 0; i < BIG_N; i++)
+        assert_int_equal(o[i].calls, 0); /* never from inside redis_async_command */
+    assert_true(run_until(e->base, all_called, o, 2000));
+    for (int i = 0; i < BIG_N; i++) {
+        assert_int_equal(o[i].calls, 1);
+        assert_int_not_equal(o[i].status, RA_OK);
+    }
+    assert_true(run_until(e->base, is_ready, e->ra, 4000)); /* and it connects again */
+}
+
 static void test_bad_url(void **state) {
     env *e = *state;
     char err[128] = "";
@@ -293,7 +358,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_connection_refused_then_server_appears, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_free_answers_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_big_queue_written_early, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_early_write_failure_answered_later, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_url, setup, teardown),
     };
+    signal(SIGPIPE, SIG_IGN); /* as every program does: a write to a closed socket fails */
     return cmocka_run_group_tests_name("redis_async", tests, NULL, NULL);
 }
