@@ -57,6 +57,14 @@ check "HTTPS: byte for byte in the stream" same "$(cmp -s "$f" "$ING_DIR/tls.bac
 check "HTTPS: bad signature 400" 400 "$(post_status "$f" "t=1,v1=00")"
 check "HTTPS: TLS 1.2 or newer only" 000 "$(code_of --tlsv1.1 --tls-max 1.1 "$ING_URL/healthz")"
 check "HTTPS port does not speak plain HTTP" 1 "$(c=$(code_of --max-time 3 "http://127.0.0.1:$ING_PORT/healthz"); [ "$c" != 200 ] && echo 1 || echo 0)"
+head -c 1100000 /dev/zero | tr '\0' x >"$ING_DIR/tls.big"
+check "HTTPS: a body over PAYSTREAM_MAX_BODY: 413 with its JSON reason" '413 {"error":"body_too_large"}' \
+    "$(post "$ING_DIR/tls.big" "$(sign "$ING_SECRET" "$ING_DIR/tls.big")")"
+f=$(event_file evt_limits_tls_chunked)
+check "HTTPS: a chunked signed event 200, byte for byte in the stream" "200 same" \
+    "$(curl -s -k -o /dev/null -w '%{http_code}' -H 'Transfer-Encoding: chunked' \
+        -H "Stripe-Signature: $(sign "$ING_SECRET" "$f")" --data-binary "@$f" "$ING_URL/webhooks/stripe") $(
+        stream_body evt_limits_tls_chunked | cmp -s "$f" - && echo same || echo differ)"
 check "HTTPS: keep-alive serves several requests" "200200200" \
     "$(curl -s -k -o /dev/null -o /dev/null -o /dev/null -w '%{http_code}' "$ING_URL/healthz" "$ING_URL/healthz" "$ING_URL/readyz")"
 ingest_stop
