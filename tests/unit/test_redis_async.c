@@ -305,40 +305,46 @@ static bool all_called(void *arg) {
     return true;
 }
 
-static void test_big_queue_written_early(void **state) {
-    env *e = *state;
-    static outcome o[BIG_N]; /* static: still there if a failed check leaves them pending */
+/* Outcomes for BIG_N commands, on a connection that is ready. Static: still
+ * there if a failed check leaves them pending until teardown answers them. */
+static outcome *big_start(env *e) {
+    static outcome o[BIG_N];
     memset(o, 0, sizeof(o));
     connect_to(e, "");
     assert_true(run_until(e->base, is_ready, e->ra, 2000));
+    return o;
+}
+
+/* Every one of the BIG_N answered exactly once; RA_OK or not, as want_ok. */
+static void big_answered(const outcome *o, bool want_ok) {
+    for (int i = 0; i < BIG_N; i++) {
+        assert_int_equal(o[i].calls, 1);
+        assert_int_equal(o[i].status == RA_OK, want_ok);
+    }
+}
+
+static void test_big_queue_written_early(void **state) {
+    env *e = *state;
+    outcome *o = big_start(e);
     queue_big(e, o, 1);
     assert_int_equal(fake_unread(e), 0); /* one: written at the end of the loop turn */
     assert_true(run_until(e->base, was_called, &o[0], 2000));
-    memset(o, 0, sizeof(o));
+    memset(o, 0, BIG_N * sizeof(*o));
     queue_big(e, o, BIG_N);
     assert_true(fake_unread(e) >= 64 * 1024); /* many: on their way before the turn ends */
     assert_true(run_until(e->base, all_called, o, 2000));
-    for (int i = 0; i < BIG_N; i++) {
-        assert_int_equal(o[i].calls, 1);
-        assert_int_equal(o[i].status, RA_OK);
-    }
+    big_answered(o, true);
 }
 
 static void test_early_write_failure_answered_later(void **state) {
     env *e = *state;
-    static outcome o[BIG_N]; /* static: still there if a failed check leaves them pending */
-    memset(o, 0, sizeof(o));
-    connect_to(e, "");
-    assert_true(run_until(e->base, is_ready, e->ra, 2000));
+    outcome *o = big_start(e);
     fake_close(&e->f, e->f.open[0]); /* the client does not know yet */
     queue_big(e, o, BIG_N);
     for (int i = 0; i < BIG_N; i++)
         assert_int_equal(o[i].calls, 0); /* never from inside redis_async_command */
     assert_true(run_until(e->base, all_called, o, 2000));
-    for (int i = 0; i < BIG_N; i++) {
-        assert_int_equal(o[i].calls, 1);
-        assert_int_not_equal(o[i].status, RA_OK);
-    }
+    big_answered(o, false);
     assert_true(run_until(e->base, is_ready, e->ra, 4000)); /* and it connects again */
 }
 
