@@ -70,13 +70,11 @@ static void on_accept_error(struct evconnlistener *l, void *arg) {
 
 /* ------------------------------------------------------------- replies -- */
 
-void http_reply_json(ingest *in, http_conn *c, int status, const char *json) {
-    (void)in;
+void http_reply_json(http_conn *c, int status, const char *json) {
     http_conn_reply(c, status, "application/json", json, strlen(json), NULL);
 }
 
-void http_reply_error(ingest *in, http_conn *c, int status, const char *code) {
-    (void)in;
+void http_reply_error(http_conn *c, int status, const char *code) {
     char body[128];
     int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", code);
     http_conn_reply(c, status, "application/json", body, (size_t)n, NULL);
@@ -92,7 +90,7 @@ static void reply_metrics(ingest *in, http_conn *c) {
     strbuf_init(&sb);
     metrics_render(&in->metrics, &g, &sb);
     if (sb.oom)
-        http_reply_error(in, c, 500, "out_of_memory");
+        http_reply_error(c, 500, "out_of_memory");
     else
         http_conn_reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", sb.buf, sb.len, NULL);
     strbuf_free(&sb);
@@ -125,8 +123,7 @@ void http_route(http_server *srv, http_conn *c, http_route_id route, http_method
         method == HTTP_POST ? webhook_handle(in, c) : reply_not_allowed(c, "POST");
         break;
     case ROUTE_HEALTHZ:
-        get ? http_reply_json(in, c, 200, "{\"status\":\"ok\"}")
-            : reply_not_allowed(c, "GET, HEAD");
+        get ? http_reply_json(c, 200, "{\"status\":\"ok\"}") : reply_not_allowed(c, "GET, HEAD");
         break;
     case ROUTE_READYZ:
         get ? readyz_handle(in, c) : reply_not_allowed(c, "GET, HEAD");
@@ -135,7 +132,7 @@ void http_route(http_server *srv, http_conn *c, http_route_id route, http_method
         get ? reply_metrics(in, c) : reply_not_allowed(c, "GET, HEAD");
         break;
     default:
-        http_reply_error(in, c, 404, "not_found");
+        http_reply_error(c, 404, "not_found");
     }
 }
 

@@ -242,17 +242,11 @@ void http_conn_reply(http_conn *c, int status, const char *ctype, const char *bo
     }
 }
 
-static void reply_framing(http_conn *c, int status, const char *code) {
-    char body[96];
-    int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", code);
-    http_conn_reply(c, status, "application/json", body, (size_t)n, NULL);
-}
-
 /* -------------------------------------------------------------- reading -- */
 
 /* Answer a request that cannot be routed; 1: process() goes on (to linger). */
 static int refuse(http_conn *c, int status, const char *code) {
-    reply_framing(c, status, code);
+    http_reply_error(c, status, code);
     return 1;
 }
 

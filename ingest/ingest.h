@@ -55,8 +55,8 @@ size_t http_server_unflushed(const http_server *srv);
 
 /* Answer c's request (exactly once): `status` with body {"error":"<code>"}
  * (code is a fixed ASCII word), or with a JSON body. c may be gone after. */
-void http_reply_error(ingest *in, http_conn *c, int status, const char *code);
-void http_reply_json(ingest *in, http_conn *c, int status, const char *json);
+void http_reply_error(http_conn *c, int status, const char *code);
+void http_reply_json(http_conn *c, int status, const char *json);
 /* The request's raw body; valid until the handler returns. */
 const unsigned char *http_body(const http_conn *c, size_t *len);
 /* Its Stripe-Signature header (the first one), NUL-terminated, or NULL. */

@@ -78,13 +78,13 @@ static void on_enqueued(void *arg, const ra_result *res) {
         ctx.stream_id = stream_id;
         metrics_observe_enqueue(&in->metrics, time_mono_us() - p->sent_us);
         log_ev_debug(&ctx, "enqueued"); /* per event: /metrics counts them at any level */
-        http_reply_json(in, p->conn, 200, "{\"received\":true}");
+        http_reply_json(p->conn, 200, "{\"received\":true}");
     } else {
         metrics_count_redis(&in->metrics, res->status);
         log_ev_warn(&ctx, "not enqueued, answered 503 (Stripe retries): Redis %s%s%.*s",
                     ra_status_name(res->status), res->str ? ": " : "", res->str ? (int)res->len : 0,
                     res->str ? res->str : "");
-        http_reply_error(in, p->conn, 503, redis_error_code(res->status));
+        http_reply_error(p->conn, 503, redis_error_code(res->status));
     }
     ps_free(p);
     ingest_request_done(in);
@@ -140,7 +140,7 @@ void webhook_handle(ingest *in, http_conn *c) {
     }
     return;
 err:
-    http_reply_error(in, c, status, code);
+    http_reply_error(c, status, code);
 }
 
 /* -------------------------------------------------------------- readyz -- */
@@ -150,9 +150,9 @@ static void on_ping(void *arg, const ra_result *res) {
     ingest *in = p->in;
     in->inflight--;
     if (res->status == RA_OK && !in->draining)
-        http_reply_json(in, p->conn, 200, "{\"status\":\"ready\"}");
+        http_reply_json(p->conn, 200, "{\"status\":\"ready\"}");
     else
-        http_reply_json(in, p->conn, 503, "{\"status\":\"not_ready\",\"redis\":\"not answering\"}");
+        http_reply_json(p->conn, 503, "{\"status\":\"not_ready\",\"redis\":\"not answering\"}");
     ps_free(p);
     ingest_request_done(in);
 }
@@ -161,7 +161,7 @@ void readyz_handle(ingest *in, http_conn *c) {
     const char *ping[1] = {"PING"};
     pending *p = NULL;
     if (in->draining) {
-        http_reply_json(in, c, 503, "{\"status\":\"draining\"}");
+        http_reply_json(c, 503, "{\"status\":\"draining\"}");
         return;
     }
     if (!redis_async_ready(in->redis) || (p = ps_calloc(1, sizeof(*p))) == NULL) goto err;
@@ -172,5 +172,5 @@ void readyz_handle(ingest *in, http_conn *c) {
     return;
 err:
     ps_free(p);
-    http_reply_json(in, c, 503, "{\"status\":\"not_ready\",\"redis\":\"down\"}");
+    http_reply_json(c, 503, "{\"status\":\"not_ready\",\"redis\":\"down\"}");
 }
