@@ -2,7 +2,7 @@
 """gen_events.py - a pool of signed Stripe webhook deliveries for bench/ingest.
 
 Each delivery is a real Stripe object (checkout.session, invoice, subscription
-from the OpenAPI fixtures in shared/fixtures) wrapped in the event envelope
+from the OpenAPI fixtures in tests/fixtures) wrapped in the event envelope
 Stripe sends, pretty-printed (one-space indent: see INDENT), with a unique
 evt_ id, and signed the way Stripe signs: Stripe-Signature: t=<now>,v1=<hex
 HMAC-SHA256 keyed with the whole whsec_ secret over "<t>.<body>">.

@@ -3,7 +3,7 @@
 tests and the worker bench (python3 standard library only).
 
 Every data.object is a copy of the matching object in Stripe's public OpenAPI
-fixtures ($PS_SHARED_DIR/fixtures/stripe-openapi-fixtures3.json), with only the
+fixtures (tests/fixtures/stripe-openapi-fixtures3.json), with only the
 fields a scenario needs set, wrapped in the fixtures' event envelope. Two API
 shapes: 2025-03-31.basil and later (the fixtures' own shape) and the earlier one
 (e.g. 2024-06-20), converted from it. Output is deterministic for a seed.
@@ -47,8 +47,7 @@ AMOUNTS = {"basic": 900, "pro": 2900, "pack50": 1000}  # cents
 
 def load_fixtures(path=None):
     if path is None:
-        shared = os.environ.get("PS_SHARED_DIR", os.path.join(HERE, "..", "..", "..", "shared"))
-        path = os.path.join(shared, "fixtures", "stripe-openapi-fixtures3.json")
+        path = os.path.join(HERE, "..", "fixtures", "stripe-openapi-fixtures3.json")
     with open(path, encoding="utf-8") as f:
         return json.load(f)["resources"]
 

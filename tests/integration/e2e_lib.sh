@@ -19,7 +19,7 @@ E2E_DIR=$(mktemp -d "$PS_STACK_DIR/e2e.XXXXXX")
 E2E_PIDS=()
 INGEST_PID=
 INGEST_URL=
-export PS_SHARED_DIR PAYSTREAM_STREAM=$STREAM PAYSTREAM_GROUP=$GROUP
+export PAYSTREAM_STREAM=$STREAM PAYSTREAM_GROUP=$GROUP
 # the sanitizers: fail loudly, and leaks are failures too
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

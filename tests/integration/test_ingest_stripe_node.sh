@@ -9,7 +9,7 @@
 . "$(dirname "$0")/test_ingest_lib.sh"
 
 NODE_DIR="$PS_SOURCE_DIR/tests/node"
-FIXTURES="$PS_SHARED_DIR/fixtures/stripe-openapi-fixtures3.json"
+FIXTURES="$PS_SOURCE_DIR/tests/fixtures/stripe-openapi-fixtures3.json"
 command -v node >/dev/null || { echo "not ok - node is not on PATH (apt-get install nodejs)"; exit 1; }
 [ -f "$NODE_DIR/node_modules/stripe/package.json" ] || {
     echo "not ok - the stripe npm package is missing: npm ci --prefix tests/node"
