@@ -1,8 +1,9 @@
-/* apply.c - one event, one transaction (see apply.h): parse the envelope,
- * record the event id, run the type's handler, finish or roll back. The
- * steps are shared with batch.c (apply_steps.h). */
+/* apply.c - one event, one transaction (see apply.h): a batch of one
+ * (batch.c), and the steps every event goes through there: parse the
+ * envelope, run the type's handler (apply_steps.h). */
 #include "apply.h"
 #include "apply_steps.h"
+#include "batch.h"
 #include "event.h"
 #include "strbuf.h"
 
@@ -55,56 +56,7 @@ static bool livemode_filtered(const ps_config *cfg, const event_ctx *ev) {
            (cfg->livemode == LIVEMODE_LIVE && !ev->livemode);
 }
 
-/* ---------------------------------------------------------- transaction -- */
-
-static apply_result db_error(pg_conn *pg, apply_info *info, const char *what) {
-    if (pg_is_lost(pg)) return APPLY_DB_LOST;
-    snprintf(info->error, sizeof(info->error), "%s: %s", what, pg_errstr(pg));
-    pg_exec(pg, "ROLLBACK", 0, NULL, NULL);
-    return pg_is_lost(pg) ? APPLY_DB_LOST : APPLY_RETRY;
-}
-
-/* The 6 parameters of ps_event_begin; created is 24 bytes. */
-static void apply_event_params(const event_ctx *ev, const stream_entry *e, char *created,
-                               const char **params) {
-    snprintf(created, 24, "%" PRId64, ev->created);
-    params[0] = ev->event_id;
-    params[1] = ev->type;
-    params[2] = ev->livemode ? "true" : "false";
-    params[3] = ev->api_version;
-    params[4] = created;
-    params[5] = e->id;
-}
-
-/* The 4 parameters of ps_event_finish. */
-static void apply_finish_params(const event_ctx *ev, const char *status, const char **params) {
-    params[0] = ev->event_id;
-    params[1] = status;
-    params[2] = ev->user_id[0] ? ev->user_id : NULL;
-    params[3] = ev->note[0] ? ev->note : NULL;
-}
-
-/* ps_event_begin: the event's status before this attempt, in `status`. */
-static int event_begin(pg_conn *pg, const event_ctx *ev, const stream_entry *e, char *status) {
-    char created[24];
-    const char *params[6];
-    apply_event_params(ev, e, created, params);
-    pg_result *r = NULL;
-    if (pg_exec_prepared(pg, "event_begin",
-                         "SELECT paystream.ps_event_begin($1, $2, $3, $4, $5, $6)", 6, params,
-                         &r) != 0)
-        return -1;
-    str_copy(status, pg_value(r, 0, 0) ? pg_value(r, 0, 0) : "", 16);
-    pg_result_free(r);
-    return 0;
-}
-
-static int event_finish(pg_conn *pg, const event_ctx *ev, const char *status) {
-    const char *params[4];
-    apply_finish_params(ev, status, params);
-    return pg_exec_prepared(pg, "event_finish", "SELECT paystream.ps_event_finish($1, $2, $3, $4)",
-                            4, params, NULL);
-}
+/* ---------------------------------------------------------------- apply -- */
 
 const char *apply_run_handler(const ps_config *cfg, event_ctx *ev) {
     if (livemode_filtered(cfg, ev)) {
@@ -129,46 +81,19 @@ const char *apply_run_handler(const ps_config *cfg, event_ctx *ev) {
 
 apply_result apply_entry(const ps_config *cfg, pg_conn *pg, const stream_entry *e,
                          apply_info *info) {
-    event_ctx ev;
-    char status[16];
-    memset(info, 0, sizeof(*info));
-    memset(&ev, 0, sizeof(ev));
-    str_copy(info->event_id, e->event_id ? e->event_id : "", sizeof(info->event_id));
-    str_copy(info->outcome, "failed", sizeof(info->outcome));
-    json_doc *doc = json_doc_new(); /* one event: its own document */
-    if (apply_parse(e, doc, &ev, info) != 0) {
-        json_doc_free(doc);
-        return APPLY_RETRY;
+    batch_slot s;
+    char why[sizeof(info->error)];
+    memset(&s, 0, sizeof(s));
+    s.e = e;
+    apply_result res = apply_batch(cfg, pg, &s, 1, why, sizeof(why));
+    *info = s.info;
+    if (res == APPLY_DONE) {
+        res = s.res;
+    } else if (res == APPLY_RETRY) {
+        str_copy(info->outcome, "failed", sizeof(info->outcome));
+        str_copy(info->error, why, sizeof(info->error));
     }
-    ev.pg = pg;
-    apply_result res = APPLY_DONE;
-    if (pg_exec(pg, "BEGIN", 0, NULL, NULL) != 0 || event_begin(pg, &ev, e, status) != 0) {
-        res = db_error(pg, info, "begin");
-        goto done;
-    }
-    if (strcmp(status, "applied") == 0 || strcmp(status, "skipped") == 0) {
-        str_copy(info->outcome, "duplicate", sizeof(info->outcome));
-    } else {
-        const char *final = apply_run_handler(cfg, &ev);
-        if (final == NULL) {
-            if (pg_is_lost(pg)) {
-                res = APPLY_DB_LOST;
-                goto done;
-            }
-            str_copy(info->error, ev.error, sizeof(info->error));
-            pg_exec(pg, "ROLLBACK", 0, NULL, NULL);
-            res = pg_is_lost(pg) ? APPLY_DB_LOST : APPLY_RETRY;
-            goto done;
-        }
-        if (event_finish(pg, &ev, final) != 0) {
-            res = db_error(pg, info, "finish");
-            goto done;
-        }
-        str_copy(info->outcome, final, sizeof(info->outcome));
-    }
-    if (pg_exec(pg, "COMMIT", 0, NULL, NULL) != 0) res = db_error(pg, info, "commit");
-done:
-    json_doc_free(doc);
+    batch_release(&s, 1);
     return res;
 }
 

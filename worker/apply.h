@@ -1,8 +1,9 @@
 /* apply.h - apply one stream entry to the ledger in one transaction.
  *
- * The transaction starts by recording the event id (ps_event_begin): an event
- * already applied or skipped changes nothing. The caller acknowledges the
- * entry only after APPLY_DONE, i.e. after COMMIT. */
+ * The event goes through ps_apply_batch alone (batch.h), whose first step is
+ * to find the event id recorded: an event already applied or skipped changes
+ * nothing. The caller acknowledges the entry only after APPLY_DONE, i.e.
+ * after COMMIT. */
 #ifndef PS_WORKER_APPLY_H
 #define PS_WORKER_APPLY_H
 

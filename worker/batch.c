@@ -1,12 +1,12 @@
 /* batch.c - several events, one transaction, one statement (see batch.h).
  *
  * Each event's handler runs in the worker first: it reads the event and names
- * the ledger rule to apply and its arguments (ev_apply keeps them instead of
- * calling), or finds the event skipped, or refuses it. Then one call of
- * ps_apply_batch (sql/006) applies the rules in the batch's order, each under
- * a savepoint of its own on the server, writes the events' rows and says what
- * became of each event. BEGIN goes out with that call and COMMIT after it:
- * two round trips for up to BATCH_MAX events. */
+ * the ledger rule to apply and its inputs (ev_apply), or finds the event
+ * skipped, or refuses it. Then one call of ps_apply_batch (sql/batch.sql)
+ * applies the rules in the batch's order, each under a savepoint of its own
+ * on the server, writes the events' rows and says what became of each event.
+ * BEGIN goes out with that call and COMMIT after it: two round trips for up
+ * to BATCH_MAX events. A single event is a batch of one (apply.c). */
 #include "batch.h"
 #include "apply_steps.h"
 #include "strbuf.h"
@@ -18,8 +18,13 @@
 #define SQL_APPLY_BATCH                                                                            \
     "SELECT k, status, user_id, note, err_code, err_message FROM paystream.ps_apply_batch($1) "    \
     "ORDER BY k"
-#define ROW_HEADER 11 /* columns before the rule's arguments (sql/006) */
-#define ROW_ARGS   11 /* the rule's arguments, NULL-padded */
+
+/* The buffers one apply_batch() call writes its argument with. */
+typedef struct batch_bufs {
+    strbuf q;      /* the array of rows */
+    strbuf rec;    /* one row */
+    strbuf inputs; /* one handler's rule inputs (ev_apply) */
+} batch_bufs;
 
 /* ------------------------------------------------------------ lock order -- */
 
@@ -63,65 +68,55 @@ static void set_failed(batch_slot *s, const char *msg) {
     str_copy(s->info.error, msg, sizeof(s->info.error));
 }
 
-static void put(strbuf *q, const char *v, bool first) {
-    if (!first) strbuf_puts(q, ",");
-    pg_array_elem(q, v);
-}
-
-/* The event's row of ps_apply_batch's argument: the event, then what its
- * handler decided (a rule and its arguments, or a status and a note). */
-static void put_row(strbuf *q, const batch_slot *s, const char *final) {
+/* The event's row of ps_apply_batch's argument, one element of an array of
+ * paystream.batch_event: the event, then what its handler decided (a rule
+ * and its inputs, or an outcome and a note). */
+static void put_row(strbuf *q, strbuf *rec, const batch_slot *s, const char *final) {
     const event_ctx *ev = &s->ev;
     char created[24];
-    const char *head[ROW_HEADER] = {
-        ev->rule ? ev->rule : "record",
+    snprintf(created, sizeof(created), "%lld", (long long)ev->created);
+    const char *head[ROW_HEAD] = {
         ev->event_id,
         ev->type,
-        ev->livemode ? "true" : "false",
+        ev->livemode ? "t" : "f",
         ev->api_version,
         created,
         s->e->id,
-        final,
+        ev->rule ? ev->rule : "record",
+        ev->rule ? NULL : final,
         ev->rule || ev->note[0] == '\0' ? NULL : ev->note,
-        ev->find_user ? ev->find_customer : NULL,
-        ev->find_user ? ev->find_sub : NULL,
+        ev->user_id[0] ? ev->user_id : NULL,
     };
-    snprintf(created, sizeof(created), "%lld", (long long)ev->created);
-    strbuf_puts(q, q->len > 1 ? ",{" : "{");
-    for (int i = 0; i < ROW_HEADER; i++)
-        put(q, head[i], i == 0);
-    int nargs = 0;
+    strbuf_reset(rec);
+    strbuf_puts(rec, "(");
+    ledger_row_head(rec, head);
     if (ev->rule) {
-        strbuf_puts(q, ",");
-        strbuf_append(q, ev->rule_args->buf, ev->rule_args->len);
-        nargs = ev->rule_nargs;
+        strbuf_puts(rec, ",");
+        strbuf_append(rec, ev->inputs->buf, ev->inputs->len);
     } else {
-        put(q, ev->user_id[0] ? ev->user_id : NULL, false);
-        nargs = 1;
+        ledger_row_inputs(rec, NULL);
     }
-    for (; nargs < ROW_ARGS; nargs++)
-        strbuf_puts(q, ",NULL");
-    strbuf_puts(q, "}");
+    strbuf_puts(rec, ")");
+    if (q->len > 1) strbuf_puts(q, ",");
+    if (!rec->oom) pg_array_elem(q, rec->buf);
 }
 
-/* Run the slot's handler; its row goes to q unless the handler refused the
- * event (then the slot has failed and row is -1). */
-static void prepare(const ps_config *cfg, batch_slot *s, strbuf *args, strbuf *q, int *rows) {
+/* Run the slot's handler; its row goes to b->q unless the handler refused
+ * the event (then the slot has failed and row is -1). */
+static void prepare(const ps_config *cfg, batch_slot *s, batch_bufs *b, int *rows) {
     s->row = -1;
     str_copy(s->info.outcome, "failed", sizeof(s->info.outcome));
     if (s->ev.doc == NULL) { /* not parsed: info.error says why */
         s->res = APPLY_RETRY;
         return;
     }
-    strbuf_reset(args);
-    s->ev.batched = true;
-    s->ev.rule_args = args;
+    s->ev.inputs = &b->inputs;
     const char *final = apply_run_handler(cfg, &s->ev);
     if (final == NULL) {
         set_failed(s, s->ev.error);
         return;
     }
-    put_row(q, s, final);
+    put_row(&b->q, &b->rec, s, final);
     s->row = (*rows)++;
 }
 
@@ -159,33 +154,41 @@ static apply_result run(batch_slot *slots, size_t n, pg_conn *pg, const strbuf *
 failed:
     if (pg_is_lost(pg)) return APPLY_DB_LOST;
     snprintf(why, whylen, "%s", pg_errstr(pg));
+    /* PS001: another worker committed one of the events meanwhile; alone,
+       the event is that one: a duplicate, done */
+    bool dup = rows == 1 && strcmp(pg_sqlstate(pg), "PS001") == 0;
     if (pg_exec(pg, "ROLLBACK", 0, NULL, NULL) != 0 && pg_is_lost(pg)) return APPLY_DB_LOST;
-    return APPLY_RETRY;
+    for (size_t i = 0; dup && i < n; i++)
+        if (slots[i].row >= 0) {
+            slots[i].res = APPLY_DONE;
+            str_copy(slots[i].info.outcome, "duplicate", sizeof(slots[i].info.outcome));
+        }
+    return dup ? APPLY_DONE : APPLY_RETRY;
 }
 
 apply_result apply_batch(const ps_config *cfg, pg_conn *pg, batch_slot *slots, size_t n, char *why,
                          size_t whylen) {
-    strbuf q, args;
+    batch_bufs b;
     int rows = 0;
     why[0] = '\0';
-    strbuf_init(&q);
-    strbuf_init(&args);
+    strbuf_init(&b.q);
+    strbuf_init(&b.rec);
+    strbuf_init(&b.inputs);
     parse_all(slots, n);
-    strbuf_puts(&q, "{");
-    for (size_t i = 0; i < n; i++) {
-        slots[i].ev.pg = pg;
-        prepare(cfg, &slots[i], &args, &q, &rows);
-    }
-    strbuf_puts(&q, "}");
+    strbuf_puts(&b.q, "{");
+    for (size_t i = 0; i < n; i++)
+        prepare(cfg, &slots[i], &b, &rows);
+    strbuf_puts(&b.q, "}");
     apply_result res = APPLY_DONE;
-    if (q.oom || args.oom) {
+    if (b.q.oom || b.rec.oom || b.inputs.oom) {
         snprintf(why, whylen, "out of memory");
         res = APPLY_RETRY;
     } else if (rows > 0) {
-        res = run(slots, n, pg, &q, rows, why, whylen);
+        res = run(slots, n, pg, &b.q, rows, why, whylen);
     }
-    strbuf_free(&q);
-    strbuf_free(&args);
+    strbuf_free(&b.q);
+    strbuf_free(&b.rec);
+    strbuf_free(&b.inputs);
     return res;
 }
 

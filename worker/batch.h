@@ -1,7 +1,7 @@
 /* batch.h - apply several stream entries in one PostgreSQL transaction.
  *
  * Each event runs under its own savepoint (on the server, in one call of
- * ps_apply_batch, sql/006): one that fails rolls back alone and is reported
+ * ps_apply_batch, sql/batch.sql): one that fails rolls back alone and is reported
  * in its slot; the others commit together, with one WAL flush. The caller acknowledges the
  * committed entries only after apply_batch() returned APPLY_DONE, and retries or dead-letters the
  * failed ones one by one, exactly as for one-event transactions (apply.h). */
@@ -17,7 +17,7 @@
  * 15-30 % more events/s in bench/worker/run (half the commits and round
  * trips per event, and a user's events more often in one batch than split
  * between two that wait on each other's locks). ps_apply_batch takes 64 rows
- * (sql/008). */
+ * (sql/batch.sql). */
 #define BATCH_MAX 64
 
 typedef struct batch_slot {

@@ -29,25 +29,35 @@ static ev_outcome pack_ref_or_fail(event_ctx *ev, pack_ref *p) {
     return EV_APPLIED;
 }
 
+/* A pack checkout's inputs to the ledger rules, in *in. */
+static const ledger_row *pack_inputs(const pack_ref *p, ledger_row *in) {
+    *in = LEDGER_ROW_EMPTY;
+    in->customer = p->customer;
+    in->session = p->session;
+    in->pack_id = p->pack;
+    in->price = p->price;
+    in->payment_intent = p->payment_intent;
+    return in;
+}
+
 /* --------------------------------------------------------- ledger write -- */
 
 static ev_outcome grant_pack(event_ctx *ev) {
     pack_ref p;
+    ledger_row in;
     if (pack_ref_or_fail(ev, &p) != EV_APPLIED) return EV_FAILED;
     if (resolve_user(ev, p.customer, NULL, NULL, 0) != 0) return EV_FAILED;
-    const char *params[7] = {ev->user_id,      p.session,  p.pack,      p.price,
-                             p.payment_intent, p.customer, ev->event_id};
-    if (EV_APPLY(ev, "ps_pack_paid", 7, params) != 0) return EV_FAILED;
-    return EV_APPLIED;
+    return ev_apply(ev, "pack_paid", pack_inputs(&p, &in));
 }
 
 static ev_outcome link_subscription(event_ctx *ev) {
     const char *customer = jstr(ev->object, "customer");
     const char *sub = jstr(ev->object, "subscription");
     if (resolve_user(ev, customer, NULL, NULL, 0) != 0) return EV_FAILED;
-    const char *params[4] = {ev->user_id, customer, sub, ev->event_id};
-    if (EV_APPLY(ev, "ps_checkout_subscription", 4, params) != 0) return EV_FAILED;
-    return ev_applied(ev);
+    ledger_row in = LEDGER_ROW_EMPTY;
+    in.customer = customer;
+    in.subscription = sub;
+    return ev_apply(ev, "checkout_subscription", &in);
 }
 
 /* -------------------------------------------------------------- handlers -- */
@@ -76,13 +86,11 @@ ev_outcome checkout_async_succeeded(event_ctx *ev) {
 
 ev_outcome checkout_async_failed(event_ctx *ev) {
     pack_ref p;
+    ledger_row in;
     const char *mode = jstr(ev->object, "mode");
     if (mode && strcmp(mode, "payment") != 0)
         return ev_skip(ev, "checkout mode %s: nothing to do", mode);
     if (pack_ref_or_fail(ev, &p) != EV_APPLIED) return EV_FAILED;
     if (resolve_user(ev, p.customer, NULL, NULL, 0) != 0) return EV_FAILED;
-    const char *params[6] = {ev->user_id, p.session,        p.pack,
-                             p.price,     p.payment_intent, ev->event_id};
-    if (EV_APPLY(ev, "ps_pack_failed", 6, params) != 0) return EV_FAILED;
-    return EV_APPLIED;
+    return ev_apply(ev, "pack_failed", pack_inputs(&p, &in));
 }

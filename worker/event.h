@@ -2,13 +2,13 @@
  *
  * The apply path calls the handler chosen by type from the table in
  * handlers.c. A handler reads the parsed event, resolves the user and names
- * the ledger's worker function to apply with its arguments: apply.c's
- * one-event transaction calls it on ev->pg at once, a batch (batch.c) hands
- * it to ps_apply_batch (sql/006). It returns an outcome, and never commits,
- * rolls back or touches Redis. */
+ * the ledger rule to apply with its inputs (ev_apply), which the batch
+ * (batch.c) hands to ps_apply_batch (sql/batch.sql); or it finds the event
+ * skipped, or refuses it. It sends nothing to PostgreSQL or Redis itself. */
 #ifndef PS_WORKER_EVENT_H
 #define PS_WORKER_EVENT_H
 
+#include "ledger_row.h"
 #include "log.h"
 #include "pg.h"
 #include "strbuf.h"
@@ -31,7 +31,6 @@ typedef struct jval {
 } jval;
 
 typedef struct event_ctx {
-    pg_conn *pg;
     json_doc *doc; /* the whole event (root value 0); not owned; NULL: not parsed */
     jval object;   /* data.object */
     const char *event_id;
@@ -40,19 +39,11 @@ typedef struct event_ctx {
     int64_t created;
     bool livemode;
     log_ctx log;
-    char user_id[40]; /* resolved user ("" if none) */
+    char user_id[40]; /* resolved user ("" if none: found at its turn, ledger_row.h) */
     char note[256];   /* what happened: stored in webhook_events.note */
-    bool note_null;   /* the last ev_call returned SQL NULL */
     char error[512];  /* why it failed */
-    /* in a batch (batch.c): the handler names the ledger rule instead of
-       calling it, and ps_apply_batch (sql/006) applies it with the others */
-    bool batched;
-    const char *rule;  /* the entry point named (e.g. "ps_invoice_paid"), or NULL */
-    strbuf *rule_args; /* its arguments, as PostgreSQL array elements */
-    int rule_nargs;
-    const char *find_customer; /* the user to find from the stored mapping, */
-    const char *find_sub;      /* at the event's turn (resolve_user) */
-    bool find_user;
+    const char *rule; /* the ledger rule named by ev_apply (e.g. "invoice_paid"), or NULL */
+    strbuf *inputs;   /* its inputs, as composite-literal fields (the caller's buffer) */
 } event_ctx;
 
 typedef ev_outcome (*event_handler)(event_ctx *ev);
@@ -72,21 +63,10 @@ ev_outcome charge_refunded(event_ctx *ev);
 /* Helpers shared by the handlers (event_util.c). */
 ev_outcome ev_fail(event_ctx *ev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 ev_outcome ev_skip(event_ctx *ev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Call a worker SQL function; its text result (may be NULL) goes to ev->note.
- * Returns 0, or -1 with ev->error set (the SQL error, naming what is missing). */
-int ev_call(event_ctx *ev, const char *name, const char *sql, int n, const char *const *params);
-/* Call the ledger function fn (e.g. "ps_invoice_paid") with its n parameters,
- * as ev_call does. In a batch it only keeps fn and a copy of its parameters
- * for the batch's ps_apply_batch (sql/006): nothing is sent. */
-int ev_apply(event_ctx *ev, const char *fn, int n, const char *const *params);
-#define EV_APPLY(ev, fn, n, params) ev_apply(ev, fn, n, params)
-/* After a successful EV_APPLY: EV_SKIPPED when the ledger function's note
- * starts with "skipped: " (an event of a replaced subscription, sql/005,
- * which the server also records as skipped), else EV_APPLIED. In a batch the
- * server decides: EV_APPLIED. */
-ev_outcome ev_applied(const event_ctx *ev);
-/* The returned text of the last ev_call, or NULL. */
-bool ev_note_is_null(const event_ctx *ev);
+/* Name the ledger rule to apply (sql/batch.sql's _batch_rule: "invoice_paid",
+ * ...) and its inputs, copied now: ps_apply_batch applies it at the event's
+ * turn and decides whether it applied or was skipped. EV_APPLIED. */
+ev_outcome ev_apply(event_ctx *ev, const char *rule, const ledger_row *inputs);
 
 /* JSON by dotted path ("parent.subscription_details.subscription"); a value
  * that is an expanded object yields its "id"; an empty string is NULL; jint
@@ -105,9 +85,10 @@ bool jok(jval v); /* present */
 
 /* Find the user for this event (SPEC 4 order): object metadata.user_id,
  * client_reference_id, then `extra_meta` objects' metadata.user_id (the
- * subscription's or the invoice parent's), then the stored customer or
- * subscription mapping. Fills ev->user_id; -1 with ev->error when not found
- * or malformed. */
+ * subscription's or the invoice parent's); else the stored customer or
+ * subscription mapping at the event's turn in the batch (ev->user_id stays
+ * "": the rule's inputs must name them). Fills ev->user_id; -1 with
+ * ev->error when there is nothing to find the user by or an id is malformed. */
 int resolve_user(event_ctx *ev, const char *customer, const char *subscription,
                  const jval *extra_meta, int n_extra);
 

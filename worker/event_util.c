@@ -1,5 +1,5 @@
 /* event_util.c - helpers the handlers share: outcomes with messages, calling
- * worker SQL functions, JSON by path, and resolving the user of an event. */
+ * ledger rules, JSON by path, and resolving the user of an event. */
 #include "event.h"
 #include "strbuf.h"
 
@@ -24,55 +24,11 @@ ev_outcome ev_skip(event_ctx *ev, const char *fmt, ...) {
     return EV_SKIPPED;
 }
 
-int ev_call(event_ctx *ev, const char *name, const char *sql, int n, const char *const *params) {
-    pg_result *r = NULL;
-    if (ev->batched) return ev_fail(ev, "%s: no statement of its own in a batch", name), -1;
-    if (pg_exec_prepared(ev->pg, name, sql, n, params, &r) != 0) {
-        snprintf(ev->error, sizeof(ev->error), "%s", pg_errstr(ev->pg));
-        return -1;
-    }
-    const char *v = pg_nrows(r) > 0 && pg_ncols(r) > 0 ? pg_value(r, 0, 0) : NULL;
-    ev->note_null = v == NULL;
-    snprintf(ev->note, sizeof(ev->note), "%s", v ? v : "");
-    pg_result_free(r);
-    return 0;
-}
-
-/* "SELECT paystream.fn($1, ..., $n)" into sql (256 bytes) */
-static const char *ledger_sql(char *sql, const char *fn, int n) {
-    size_t len = (size_t)snprintf(sql, 256, "SELECT paystream.%s(", fn);
-    for (int i = 1; i <= n && len < 256; i++)
-        len += (size_t)snprintf(sql + len, 256 - len, "%s$%d", i > 1 ? ", " : "", i);
-    if (len < 256) snprintf(sql + len, 256 - len, ")");
-    return sql;
-}
-
-/* The batch row's arguments (sql/006: p1 .. p11). */
-#define EV_MAX_PARAMS 11
-
-int ev_apply(event_ctx *ev, const char *fn, int n, const char *const *params) {
-    if (!ev->batched) {
-        char sql[256];
-        return ev_call(ev, fn, ledger_sql(sql, fn, n), n, params);
-    }
-    if (n > EV_MAX_PARAMS) return ev_fail(ev, "%s: too many parameters", fn), -1;
-    strbuf_reset(ev->rule_args);
-    for (int i = 0; i < n; i++) { /* a user still to find (resolve_user) is NULL */
-        if (i > 0) strbuf_puts(ev->rule_args, ",");
-        pg_array_elem(ev->rule_args,
-                      params[i] == ev->user_id && ev->user_id[0] == '\0' ? NULL : params[i]);
-    }
-    ev->rule = fn;
-    ev->rule_nargs = n;
-    return 0;
-}
-
-ev_outcome ev_applied(const event_ctx *ev) {
-    return strncmp(ev->note, "skipped: ", 9) == 0 ? EV_SKIPPED : EV_APPLIED;
-}
-
-bool ev_note_is_null(const event_ctx *ev) {
-    return ev->note_null;
+ev_outcome ev_apply(event_ctx *ev, const char *rule, const ledger_row *inputs) {
+    strbuf_reset(ev->inputs);
+    ledger_row_inputs(ev->inputs, inputs);
+    ev->rule = rule;
+    return EV_APPLIED;
 }
 
 jval jget(jval obj, const char *path) {
@@ -147,18 +103,7 @@ int resolve_user(event_ctx *ev, const char *customer, const char *subscription,
     for (int i = 0; i < n_extra; i++)
         if ((id = jstr(extra_meta[i], "metadata.user_id")))
             return take_user(ev, id, "subscription metadata.user_id");
-    if ((customer || subscription) && ev->batched) { /* looked up at its turn */
-        ev->find_user = true;
-        ev->find_customer = customer;
-        ev->find_sub = subscription;
-        return 0;
-    }
-    if (customer || subscription) {
-        const char *params[2] = {customer, subscription};
-        if (ev_call(ev, "resolve_user", "SELECT paystream.ps_resolve_user($1, $2)", 2, params) != 0)
-            return -1;
-        if (!ev_note_is_null(ev)) return take_user(ev, ev->note, "stored mapping");
-    }
+    if (customer || subscription) return 0; /* found at its turn (ledger_row.h) */
     ev_fail(ev,
             "user not found: no metadata.user_id or client_reference_id, and no stored mapping "
             "for customer %s / subscription %s",

@@ -77,7 +77,6 @@ ev_outcome invoice_paid(event_ctx *ev) {
     const char *id = jstr(ev->object, "id"), *customer = jstr(ev->object, "customer");
     const char *sub = invoice_subscription(ev->object);
     int64_t period_end = 0;
-    char end[24];
     strbuf prices;
     if (id == NULL) return ev_fail(ev, "invoice without an id");
     if (sub == NULL) return ev_skip(ev, "invoice %s is not for a subscription", id);
@@ -88,9 +87,13 @@ ev_outcome invoice_paid(event_ctx *ev) {
         goto done;
     }
     if (resolve_invoice_user(ev, customer, sub) != 0) goto done;
-    snprintf(end, sizeof(end), "%" PRId64, period_end);
-    const char *params[7] = {ev->user_id, sub, customer, id, prices.buf, end, ev->event_id};
-    if (EV_APPLY(ev, "ps_invoice_paid", 7, params) == 0) out = ev_applied(ev);
+    ledger_row in = LEDGER_ROW_EMPTY;
+    in.customer = customer;
+    in.subscription = sub;
+    in.invoice = id;
+    in.prices = prices.buf;
+    in.period_end = period_end;
+    out = ev_apply(ev, "invoice_paid", &in);
 done:
     strbuf_free(&prices);
     return out;
@@ -99,12 +102,11 @@ done:
 ev_outcome invoice_payment_failed(event_ctx *ev) {
     const char *id = jstr(ev->object, "id"), *customer = jstr(ev->object, "customer");
     const char *sub = invoice_subscription(ev->object);
-    char created[24];
     if (id == NULL) return ev_fail(ev, "invoice without an id");
     if (sub == NULL) return ev_skip(ev, "invoice %s is not for a subscription", id);
     if (resolve_invoice_user(ev, customer, sub) != 0) return EV_FAILED;
-    snprintf(created, sizeof(created), "%" PRId64, ev->created);
-    const char *params[5] = {ev->user_id, sub, customer, created, ev->event_id};
-    if (EV_APPLY(ev, "ps_subscription_past_due", 5, params) != 0) return EV_FAILED;
-    return ev_applied(ev);
+    ledger_row in = LEDGER_ROW_EMPTY;
+    in.customer = customer;
+    in.subscription = sub;
+    return ev_apply(ev, "subscription_past_due", &in);
 }

@@ -43,28 +43,20 @@ static void parse_sub(jval sub, sub_state *s) {
 
 ev_outcome subscription_changed(event_ctx *ev) {
     sub_state s;
-    char start[24], end[24], created[24], ev_created[24];
     parse_sub(ev->object, &s);
     if (s.id == NULL || s.status == NULL)
         return ev_fail(ev, "subscription object without id or status");
     if (s.price == NULL) return ev_fail(ev, "subscription %s has no price on its first item", s.id);
     if (strcmp(ev->type, "customer.subscription.deleted") == 0) s.status = "canceled";
     if (resolve_user(ev, s.customer, s.id, NULL, 0) != 0) return EV_FAILED;
-    snprintf(start, sizeof(start), "%" PRId64, s.period_start);
-    snprintf(end, sizeof(end), "%" PRId64, s.period_end);
-    snprintf(created, sizeof(created), "%" PRId64, s.created);
-    snprintf(ev_created, sizeof(ev_created), "%" PRId64, ev->created);
-    const char *params[11] = {ev->user_id,
-                              s.id,
-                              s.customer,
-                              s.status,
-                              s.price,
-                              s.has_start ? start : NULL,
-                              s.has_end ? end : NULL,
-                              s.cancel_at_period_end ? "true" : "false",
-                              s.has_created ? created : NULL,
-                              ev_created,
-                              ev->event_id};
-    if (EV_APPLY(ev, "ps_subscription_state", 11, params) != 0) return EV_FAILED;
-    return ev_applied(ev);
+    ledger_row in = LEDGER_ROW_EMPTY;
+    in.customer = s.customer;
+    in.subscription = s.id;
+    in.sub_status = s.status;
+    in.price = s.price;
+    in.period_start = s.has_start ? s.period_start : ROW_NULL_INT;
+    in.period_end = s.has_end ? s.period_end : ROW_NULL_INT;
+    in.cancel_at_period_end = s.cancel_at_period_end ? ROW_TRUE : ROW_FALSE;
+    in.sub_created = s.has_created ? s.created : ROW_NULL_INT;
+    return ev_apply(ev, "subscription_state", &in);
 }

@@ -62,7 +62,11 @@ install_root "$root"
 for p in paystream-ingest paystream-worker paystreamctl; do
     [ -x "$root/usr/local/bin/$p" ] || fail "cmake --install puts no $p in /usr/local/bin"
 done
-ls "$root"/usr/local/share/paystream/sql/*.sql >/dev/null || fail "no SQL migrations installed"
+ls "$root"/usr/local/share/paystream/sql/migrations/*.sql >/dev/null || fail "no SQL migrations installed"
+while read -r f _; do
+    [ -f "$root/usr/local/share/paystream/sql/$f" ] || fail "code file $f of sql/code.list not installed"
+done < <(grep '^[a-z_]*\.sql' "$SRC/sql/code.list")
+[ -f "$root/usr/local/share/paystream/sql/code.list" ] || fail "sql/code.list not installed"
 check_units "$SRC/deploy/systemd" "$root" || fail "systemd units"
 check() { python3 "$HERE/check_deploy.py" --source "$1" --bin "$root/usr/local/bin" --cache "$work/linked.json"; }
 check "$SRC" || fail "deploy recipes"

@@ -1,4 +1,4 @@
-/* itest_ledger_events.c - the worker API of sql/003_worker_api.sql against a
+/* itest_ledger_events.c - the worker API of sql/ (one call per rule) against a
  * real server: SPEC section 4's rules (the period rule, subscription state
  * ordering, one grant per pack session, cumulative refunds) and a property
  * test: the same events in many random orders, with duplicates and the
@@ -508,7 +508,7 @@ static void test_order_independence_live(void **state) {
                                      " allowance=500 period=1772323200");
 }
 
-/* Subscription A replaced by B: A's late events (sql/005) are applied or
+/* Subscription A replaced by B: A's late events (sql/subscriptions.sql) are applied or
  * skipped in every order, never left to the dead letters, and grant nothing
  * once B is current. */
 static void test_order_independence_two_subscriptions(void **state) {

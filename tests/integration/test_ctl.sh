@@ -54,7 +54,7 @@ one_line "plans without a subcommand"
 # --------------------------------------------------------------- migrate --
 
 nfiles=0
-for f in "$PAYSTREAM_SQL_DIR"/[0-9][0-9][0-9]_*.sql; do [ -e "$f" ] && nfiles=$((nfiles + 1)); done
+for f in "$PAYSTREAM_SQL_DIR"/migrations/[0-9][0-9][0-9]_*.sql; do [ -e "$f" ] && nfiles=$((nfiles + 1)); done
 run migrate
 check "migrate exit status" 0 "$rc"
 check "migrate applies every file" "$nfiles" "$(printf '%s\n' "$out" | grep -c '^applied ')"
@@ -64,6 +64,25 @@ check "second migrate applies nothing" 0 "$(printf '%s\n' "$out" | grep -c '^app
 has "second migrate says so" "$out" "\(0 applied, $nfiles total\)"
 check "one schema_migrations row per file" "$nfiles" \
     "$(sql "SELECT count(DISTINCT version) FROM paystream.schema_migrations")"
+ncode=$(grep -c '^[a-z_]*\.sql' "$PAYSTREAM_SQL_DIR/code.list")
+check "one schema_code row per code file" "$ncode" "$(sql "SELECT count(*) FROM paystream.schema_code")"
+# an edited code file is applied again, alone, and its change is in the database
+edited=$(mktemp -d)
+cp -r "$PAYSTREAM_SQL_DIR"/. "$edited"/
+echo "COMMENT ON FUNCTION paystream._invoice_paid(uuid, text, text, text, text[], bigint, text) IS 'edited';" \
+    >>"$edited/invoices.sql"
+run migrate --dir "$edited"
+check "an edited code file is applied again, alone" "updated invoices.sql" \
+    "$(printf '%s\n' "$out" | grep -E '^(applied|updated) ')"
+check "its change is in the database" "edited" \
+    "$(sql "SELECT obj_description('paystream._invoice_paid(uuid, text, text, text, text[], bigint, text)'::regprocedure)")"
+run migrate --dir "$edited"
+check "then nothing is applied" "schema up to date (0 applied, $nfiles total); code: 0 of $ncode files updated" \
+    "$out"
+run migrate
+check "and back to the shipped file: it alone again" "updated invoices.sql" \
+    "$(printf '%s\n' "$out" | grep -E '^(applied|updated) ')"
+rm -rf "$edited"
 
 # ----------------------------------------------------------------- plans --
 

@@ -1,5 +1,5 @@
 # test_e2e_race.sh - two workers applying the same events at once apply each
-# of them once (sql/005: the event's row is written once, at its finish; the
+# of them once (sql/batch.sql: the event's row is written once, at its finish; the
 # second worker's write finds the first one's committed row, its savepoint is
 # rolled back with all it did, and it counts a duplicate):
 #

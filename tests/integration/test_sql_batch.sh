@@ -1,4 +1,4 @@
-# test_sql_batch.sh - ps_apply_batch (sql/006, 008), the one statement a worker
+# test_sql_batch.sh - ps_apply_batch (sql/batch.sql), the one statement a worker
 # sends for a batch, called directly:
 #  1. one call of many rows: each event applies in its turn (a user found from
 #     a mapping an earlier row stored, a refund after its pack), one that fails
@@ -10,12 +10,13 @@
 #  4. two sessions writing the same event: the second waits for the first's
 #     COMMIT, then fails as a whole with PS001 and writes nothing;
 #  5. malformed input and the app role are refused;
-#  6. paid invoices (sql/008): a new period expires the leftover then grants,
+#  6. paid invoices (sql/invoices.sql): a new period expires the leftover then grants,
 #     an upgrade grants the difference, each row with its balance after it;
 #     an invoice's second event finds it granted without waiting for a busy
 #     account; a replaced subscription's invoice is still skipped;
-#  7. plans (sql/009): once a session has called it, a call with one event
-#     plans nothing, where the duplicate check used to be planned every time.
+#  7. plans: once a session has called it, a call with one event
+#     plans nothing, where the duplicate check used to be planned every time;
+#  8. the row type's fields and the worker's (worker/ledger_row.c) agree.
 . "$(dirname "$0")/lib.sh"
 
 "$CTL" migrate >/dev/null
@@ -25,28 +26,28 @@ U1=00000000-0000-4000-8000-0000000000b1
 U2=00000000-0000-4000-8000-0000000000b2
 U3=00000000-0000-4000-8000-0000000000b3
 
-# row KIND EVENT_ID [STATUS NOTE FIND_CUSTOMER FIND_SUB] -- ARGS...: one row as
-# an SQL ARRAY[...] of 22 texts; NULL stands for SQL NULL
+# row RULE EVENT_ID [FIELD=VALUE...]: one paystream.batch_event by field name,
+# the event's other fields set to test values (a later FIELD=VALUE wins); a
+# VALUE starting with [ is a JSON array (prices); fields not named are NULL
 row() {
-    local kind=$1 id=$2 head=() args=() v out
+    local json kv
+    json="\"rule\":\"$1\",\"event_id\":\"$2\",\"type\":\"test.type\",\"livemode\":false"
+    json+=",\"api_version\":\"2024-06-20\",\"created\":1700000000,\"stream_id\":\"1-0\""
     shift 2
-    while [ $# -gt 0 ] && [ "$1" != -- ]; do head+=("$1"); shift; done
-    [ $# -gt 0 ] && shift
-    args=("$@")
-    while [ ${#head[@]} -lt 4 ]; do head+=(NULL); done
-    while [ ${#args[@]} -lt 11 ]; do args+=(NULL); done
-    out="ARRAY['$kind','$id','test.type','false','2024-06-20','1700000000','1-0'"
-    for v in "${head[@]}" "${args[@]}"; do
-        if [ "$v" = NULL ]; then out+=",NULL"; else out+=",'$v'"; fi
+    for kv in "$@"; do
+        case ${kv#*=} in
+        \[*) json+=",\"${kv%%=*}\":${kv#*=}" ;;
+        *) json+=",\"${kv%%=*}\":\"${kv#*=}\"" ;;
+        esac
     done
-    echo "$out]"
+    echo "jsonb_populate_record(NULL::paystream.batch_event, '{$json}')"
 }
 # call ROW...: ps_apply_batch's answer, one "k status user note code message" per line
 call() {
     local rows
     rows=$(IFS=,; echo "$*")
     sql "SELECT concat_ws(' | ', k, status, user_id, note, err_code, err_message)
-           FROM paystream.ps_apply_batch(ARRAY[$rows]::text[])"
+           FROM paystream.ps_apply_batch(ARRAY[$rows])"
 }
 # hold SECONDS SQL: in the background, a transaction that runs SQL and keeps
 # what it locked or wrote for SECONDS before its COMMIT; its pid in HOLDER
@@ -60,13 +61,14 @@ overage() { sql "SELECT overage_credits FROM paystream.subscriptions WHERE user_
 status_of() { sql "SELECT coalesce((SELECT status FROM paystream.webhook_events WHERE event_id = '$1'), 'none')"; }
 
 # ------------------------------------------------------------ 1. one call --
-PACK_U1=$(row ps_pack_paid evt_b1 -- "$U1" cs_b1 pack50 NULL pi_b1 cus_b1 evt_b1)
-REFUND_U1=$(row ps_charge_refunded evt_b2 -- ch_b2 pi_b1 1000 500 evt_b2 false)
-BAD_PRICE=$(row ps_subscription_state evt_b3 -- "$U1" sub_b3 cus_b1 active price_nope 1 2 false 1 1 evt_b3)
-PACK_U2=$(row ps_pack_paid evt_b4 -- "$U2" cs_b4 NULL "$PRICE" pi_b4 cus_b4 evt_b4)
-PACK_BY_MAPPING=$(row ps_pack_paid evt_b5 NULL NULL cus_b4 NULL -- NULL cs_b5 pack50 NULL pi_b5 cus_b4 evt_b5)
-NOBODY=$(row ps_pack_paid evt_b6 NULL NULL cus_nobody sub_nobody -- NULL cs_b6 pack50 NULL pi_b6 cus_nobody evt_b6)
-RECORD=$(row record evt_b7 skipped "unhandled type" -- "$U1")
+PACK_U1=$(row pack_paid evt_b1 user_id="$U1" session=cs_b1 pack_id=pack50 payment_intent=pi_b1 customer=cus_b1)
+REFUND_U1=$(row charge_refunded evt_b2 charge=ch_b2 payment_intent=pi_b1 amount=1000 amount_refunded=500 pays_invoice=false)
+BAD_PRICE=$(row subscription_state evt_b3 user_id="$U1" subscription=sub_b3 customer=cus_b1 sub_status=active \
+    price=price_nope period_start=1 period_end=2 cancel_at_period_end=false sub_created=1 created=1)
+PACK_U2=$(row pack_paid evt_b4 user_id="$U2" session=cs_b4 price="$PRICE" payment_intent=pi_b4 customer=cus_b4)
+PACK_BY_MAPPING=$(row pack_paid evt_b5 customer=cus_b4 session=cs_b5 pack_id=pack50 payment_intent=pi_b5)
+NOBODY=$(row pack_paid evt_b6 customer=cus_nobody subscription=sub_nobody session=cs_b6 pack_id=pack50 payment_intent=pi_b6)
+RECORD=$(row record evt_b7 status=skipped "note=unhandled type" user_id="$U1")
 out=$(call "$PACK_U1" "$REFUND_U1" "$BAD_PRICE" "$PACK_U2" "$PACK_U1" "$PACK_BY_MAPPING" "$NOBODY" "$RECORD")
 check "one row per event, in order: applied, failed alone, duplicate, user from the mapping" \
     "1 | applied | $U1 | granted 50
@@ -95,41 +97,46 @@ check "and nothing changed" "25 100 4" \
     "$(overage "$U1") $(overage "$U2") $(sql "SELECT count(*) FROM paystream.credit_transactions")"
 
 # ------------------------------------------ 3. a refund before its pack --
-out=$(call "$(row ps_charge_refunded evt_c1 -- ch_c1 pi_c2 1000 1000 evt_c1 false)" \
-    "$(row ps_pack_paid evt_c2 -- "$U3" cs_c2 pack50 NULL pi_c2 cus_c2 evt_c2)" \
-    "$(row ps_charge_refunded evt_c3 -- ch_c3 pi_none 1000 1000 evt_c3 true)")
+refund() { row charge_refunded "$1" charge="$2" payment_intent="$3" amount=1000 amount_refunded=1000 pays_invoice="$4"; }
+out=$(call "$(refund evt_c1 ch_c1 pi_c2 false)" \
+    "$(row pack_paid evt_c2 user_id="$U3" session=cs_c2 pack_id=pack50 payment_intent=pi_c2 customer=cus_c2)" \
+    "$(refund evt_c3 ch_c3 pi_none true)")
 check "a refund before its pack fails, the pack grants, an invoice's charge is skipped" \
     "1 | failed | P0002 | no credit-pack purchase with payment_intent pi_c2 yet (its checkout may not be applied yet; retried)
 2 | applied | $U3 | granted 50
-3 | skipped | charge ch_c3 pays an invoice: not a credit pack" "$out"
+3 | skipped | skipped: charge ch_c3 pays an invoice: not a credit pack" "$out"
 check "U3 keeps the pack until the refund comes again" "50" "$(overage "$U3")"
 
 # ------------------------------------------------ 4. two sessions, one event --
-RACE=$(row record evt_r1 applied "first" -- "$U3")
-hold 2 "SELECT count(*) FROM paystream.ps_apply_batch(ARRAY[$RACE]::text[])"
+RACE=$(row record evt_r1 status=applied note=first user_id="$U3")
+hold 2 "SELECT count(*) FROM paystream.ps_apply_batch(ARRAY[$RACE])"
 second=$("${PSQL[@]}" "$PAYSTREAM_DATABASE_URL" -c "\\set VERBOSITY sqlstate" \
-    -c "SELECT count(*) FROM paystream.ps_apply_batch(ARRAY[$(row record evt_r2 applied second -- "$U3"),$(row record evt_r1 applied second -- "$U3")]::text[])" 2>&1 || true)
+    -c "SELECT count(*) FROM paystream.ps_apply_batch(ARRAY[$(row record evt_r2 status=applied note=second user_id="$U3"),$(row record evt_r1 status=applied note=second user_id="$U3")])" 2>&1 || true)
 wait "$HOLDER"
 check "the second session waited for the first's COMMIT and failed as a whole" "ERROR:  PS001" "$second"
 check "the first session's row stands, the second wrote nothing" "applied first none" \
     "$(sql "SELECT status || ' ' || note FROM paystream.webhook_events WHERE event_id = 'evt_r1'") $(status_of evt_r2)"
 
 # ------------------------------------------------------------- 5. refused --
-check "a row of 21 columns is refused" "ERROR:  22023" \
+check "an empty batch is refused" "ERROR:  22023" \
     "$("${PSQL[@]}" "$PAYSTREAM_DATABASE_URL" -c "\\set VERBOSITY sqlstate" \
-        -c "SELECT * FROM paystream.ps_apply_batch(ARRAY[ARRAY['record','evt_x']]::text[])" 2>&1 || true)"
+        -c "SELECT * FROM paystream.ps_apply_batch('{}')" 2>&1 || true)"
+check "a batch of 65 events is refused" "ERROR:  22023" \
+    "$("${PSQL[@]}" "$PAYSTREAM_DATABASE_URL" -c "\\set VERBOSITY sqlstate" \
+        -c "SELECT * FROM paystream.ps_apply_batch(array_fill($RECORD, ARRAY[65]))" 2>&1 || true)"
 check "the app role may not call it" "ERROR:  42501" \
     "$("${PSQL[@]}" "$PAYSTREAM_DATABASE_URL" -c "\\set VERBOSITY sqlstate" -c "SET ROLE paystream_app" \
-        -c "SELECT * FROM paystream.ps_apply_batch(ARRAY[$RECORD]::text[])" 2>&1 || true)"
+        -c "SELECT * FROM paystream.ps_apply_batch(ARRAY[$RECORD])" 2>&1 || true)"
 
 # ---------------------------------------------------- 6. paid invoices --
 U4=00000000-0000-4000-8000-0000000000b4
 BASIC=price_1PgafmB7WZ01zgkWBasicMo
 PRO=price_1PgafmB7WZ01zgkWProMonth
 state() { # state EVENT SUB STATUS PRICE PERIOD_END SUB_CREATED EVENT_CREATED
-    row ps_subscription_state "$1" -- "$U4" "$2" cus_i "$3" "$4" 1000 "$5" false "$6" "$7" "$1"
+    row subscription_state "$1" user_id="$U4" subscription="$2" customer=cus_i sub_status="$3" \
+        price="$4" period_start=1000 period_end="$5" cancel_at_period_end=false sub_created="$6" created="$7"
 }
-paid() { row ps_invoice_paid "$1" -- "$U4" "$2" cus_i "$3" "{$4}" "$5" "$1"; }
+paid() { row invoice_paid "$1" user_id="$U4" subscription="$2" customer=cus_i invoice="$3" "prices=[\"$4\"]" period_end="$5"; }
 ledger_u4() {
     sql "SELECT string_agg(concat_ws(' ', kind, reference, amount, balance_after), '|' ORDER BY id)
            FROM paystream.credit_transactions WHERE user_id = '$U4'"
@@ -149,7 +156,7 @@ check "the period and its allowance are stored with the balance" "3000 300 300" 
               FROM paystream.subscriptions WHERE user_id = '$U4'")"
 hold 3 "SELECT 1 FROM paystream.subscriptions WHERE user_id = '$U4' FOR UPDATE"
 out=$("${PSQL[@]}" "$PAYSTREAM_DATABASE_URL" -c "SET statement_timeout = '1s'" \
-    -c "SELECT concat_ws(' | ', k, status, note) FROM paystream.ps_apply_batch(ARRAY[$(paid evt_i4 sub_i in_3 "$PRO" 3000),$(paid evt_i5 sub_i in_1 "$BASIC" 2000)]::text[])" 2>&1 || true)
+    -c "SELECT concat_ws(' | ', k, status, note) FROM paystream.ps_apply_batch(ARRAY[$(paid evt_i4 sub_i in_3 "$PRO" 3000),$(paid evt_i5 sub_i in_1 "$BASIC" 2000)])" 2>&1 || true)
 wait "$HOLDER"
 check "an invoice's second event finds it granted without waiting for the busy account" \
     "1 | applied | nothing: period already granted|2 | applied | nothing: period already granted" \
@@ -172,9 +179,10 @@ check "and the ledger holds one grant per invoice" "in_1 1|in_2 1|in_3 1" \
 planned() {
     local loop
     loop="DO \$\$ BEGIN FOR i IN 1..6 LOOP PERFORM count(*) FROM paystream.ps_apply_batch(
-            ARRAY[ARRAY['record', 'evt_plan_$1_%s' || i, 'customer.created', 'false',
-                        '2024-06-20', '1', '1-0', 'skipped', 'x', NULL, NULL, NULL, NULL, NULL, NULL,
-                        NULL, NULL, NULL, NULL, NULL, NULL, NULL]]); END LOOP; END \$\$"
+            ARRAY[jsonb_populate_record(NULL::paystream.batch_event, jsonb_build_object(
+                'rule', 'record', 'event_id', 'evt_plan_$1_%s' || i, 'type', 'customer.created',
+                'livemode', false, 'api_version', '2024-06-20', 'created', 1, 'stream_id', '1-0',
+                'status', 'skipped', 'note', 'x'))]); END LOOP; END \$\$"
     # shellcheck disable=SC2059 # the loop is the format: %s is the round
     printf "\\set SHOW_CONTEXT always\nSET client_min_messages = log;\n$loop;\nSET log_planner_stats = on;\n$loop;\n" a b |
         "${PSQL[@]}" "$PAYSTREAM_DATABASE_URL" 2>&1 |
@@ -185,5 +193,11 @@ out=$(planned s1)
 check "a session's later calls plan nothing inside ps_apply_batch" "0" "${out%% of *}"
 check "(the count sees the planner: the DO block's own statements were planned)" "yes" \
     "$([ "${out##* of }" -gt 0 ] && echo yes || echo "no: $out")"
+
+# ------------------------------------------------------ 8. the row's fields --
+check "paystream.batch_event's fields are worker/ledger_row.c's, in order" \
+    "$(grep -o '^    {"[a-z_]*", F_' "$PS_SOURCE_DIR/worker/ledger_row.c" | cut -d'"' -f2 | paste -sd,)" \
+    "$(sql "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute
+             WHERE attrelid = 'paystream.batch_event'::regclass AND attnum > 0 AND NOT attisdropped")"
 
 done_testing

@@ -238,7 +238,8 @@ static bool is_migration_name(const char *n) {
 }
 
 int db_migration_count(void) {
-    const char *dir = env_or_fail("PAYSTREAM_SQL_DIR");
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s/migrations", env_or_fail("PAYSTREAM_SQL_DIR"));
     DIR *d = opendir(dir);
     if (d == NULL) fail_msg("cannot open %s", dir);
     int n = 0;

@@ -74,7 +74,7 @@ void db_wait_lock_waiters(pg_conn *c, const char *role, int n);
  * can name users and videos deterministically: db_uuid(buf, 7, 42). */
 void db_uuid(char out[37], unsigned long hi, unsigned long lo);
 
-/* Number of NNN_*.sql migrations in $PAYSTREAM_SQL_DIR. */
+/* Number of NNN_*.sql migrations in $PAYSTREAM_SQL_DIR/migrations. */
 int db_migration_count(void);
 
 /* $PS_BIN_DIR/paystreamctl with the given arguments (NULL-terminated, after

@@ -1,61 +1,10 @@
--- 002_app_api.sql: the app's SQL API (SPEC section 5) and the one internal
--- function through which every balance changes.
--- All API functions are SECURITY DEFINER with a fixed search_path, so a caller
--- cannot redirect the names they use; the app role gets EXECUTE on them (004)
--- and no table privileges at all.
+-- app_api.sql: the app's SQL API (SPEC §5): read balances, spend credits,
+-- page through the history, and operators' grants. All SECURITY DEFINER with
+-- a fixed search_path, so a caller cannot redirect the names they use; which
+-- role may call which is in sql/roles.sql. Balances change only through the
+-- ledger core (sql/ledger.sql).
 
--- Append one ledger row and move the bucket's balance by the same amount.
--- The CHECK constraints make a negative balance an error, never a state.
--- The caller must hold the user's subscriptions row lock (_account_lock).
-CREATE FUNCTION paystream._ledger_add(p_user_id uuid, p_bucket text, p_amount integer,
-                                      p_kind text, p_reference text, p_event_id text,
-                                      p_description text)
-RETURNS integer
-LANGUAGE plpgsql SET search_path = paystream, pg_temp AS $$
-DECLARE
-    v_after integer;
-BEGIN
-    IF p_amount = 0 THEN
-        RETURN NULL;
-    END IF;
-    IF p_bucket = 'overage' THEN
-        UPDATE subscriptions SET overage_credits = overage_credits + p_amount, updated_at = now()
-         WHERE user_id = p_user_id RETURNING overage_credits INTO v_after;
-    ELSIF p_bucket = 'subscription' THEN
-        UPDATE subscriptions SET credits_remaining = credits_remaining + p_amount, updated_at = now()
-         WHERE user_id = p_user_id RETURNING credits_remaining INTO v_after;
-    ELSE
-        RAISE EXCEPTION 'unknown bucket %', p_bucket USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'no account for user %', p_user_id USING ERRCODE = 'no_data_found';
-    END IF;
-    INSERT INTO credit_transactions (user_id, bucket, amount, kind, reference, event_id,
-                                     description, balance_after)
-    VALUES (p_user_id, p_bucket, p_amount, p_kind, p_reference, p_event_id,
-            coalesce(p_description, ''), v_after);
-    RETURN v_after;
-END $$;
-
--- Lock (creating if needed) the user's row; every balance change starts here.
-CREATE FUNCTION paystream._account_lock(p_user_id uuid)
-RETURNS paystream.subscriptions
-LANGUAGE plpgsql SET search_path = paystream, pg_temp AS $$
-DECLARE
-    v subscriptions;
-BEGIN
-    IF p_user_id IS NULL THEN
-        RAISE EXCEPTION 'user id is required' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    SELECT * INTO v FROM subscriptions WHERE user_id = p_user_id FOR UPDATE;
-    IF NOT FOUND THEN
-        INSERT INTO subscriptions (user_id) VALUES (p_user_id) ON CONFLICT (user_id) DO NOTHING;
-        SELECT * INTO v FROM subscriptions WHERE user_id = p_user_id FOR UPDATE;
-    END IF;
-    RETURN v;
-END $$;
-
-CREATE FUNCTION paystream.get_credit_balance(p_user_id uuid)
+CREATE OR REPLACE FUNCTION paystream.get_credit_balance(p_user_id uuid)
 RETURNS TABLE (subscription_credits integer, overage_credits integer, total bigint)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = paystream, pg_temp AS $$
     SELECT coalesce(s.credits_remaining, 0), coalesce(s.overage_credits, 0),
@@ -64,7 +13,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = paystream, pg_temp AS $$
       LEFT JOIN subscriptions s ON s.user_id = p_user_id
 $$;
 
-CREATE FUNCTION paystream.check_credits(p_user_id uuid, p_required integer)
+CREATE OR REPLACE FUNCTION paystream.check_credits(p_user_id uuid, p_required integer)
 RETURNS boolean
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = paystream, pg_temp AS $$
 BEGIN
@@ -79,7 +28,7 @@ END $$;
 -- Spend p_credits for one unit of work: overage first, then subscription.
 -- False and no change when the total is short. The same p_video_id charges
 -- once: a repeated call returns true and changes nothing.
-CREATE FUNCTION paystream.deduct_credits(p_user_id uuid, p_video_id uuid, p_credits integer,
+CREATE OR REPLACE FUNCTION paystream.deduct_credits(p_user_id uuid, p_video_id uuid, p_credits integer,
                                          p_description text)
 RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = paystream, pg_temp AS $$
@@ -118,7 +67,7 @@ END $$;
 
 -- Operators' grants (promotions, support). With p_reference the grant happens
 -- once per reference: a repeated call returns the balance and changes nothing.
-CREATE FUNCTION paystream.grant_credits(p_user_id uuid, p_credits integer, p_bucket text,
+CREATE OR REPLACE FUNCTION paystream.grant_credits(p_user_id uuid, p_credits integer, p_bucket text,
                                         p_description text, p_reference text DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = paystream, pg_temp AS $$
@@ -144,7 +93,7 @@ BEGIN
 END $$;
 
 -- Newest first; pass the last row's id as p_before for the next page.
-CREATE FUNCTION paystream.get_credit_history(p_user_id uuid, p_limit integer DEFAULT 50,
+CREATE OR REPLACE FUNCTION paystream.get_credit_history(p_user_id uuid, p_limit integer DEFAULT 50,
                                              p_before bigint DEFAULT NULL)
 RETURNS TABLE (id bigint, created_at timestamptz, bucket text, amount integer, kind text,
                reference text, description text, balance_after integer)
@@ -156,3 +105,11 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = paystream, pg_temp AS $$
      ORDER BY t.id DESC
      LIMIT greatest(1, least(coalesce(p_limit, 50), 1000))
 $$;
+
+GRANT EXECUTE ON FUNCTION
+    paystream.check_credits(uuid, integer),
+    paystream.deduct_credits(uuid, uuid, integer, text),
+    paystream.grant_credits(uuid, integer, text, text, text),
+    paystream.get_credit_balance(uuid),
+    paystream.get_credit_history(uuid, integer, bigint)
+TO paystream_app, paystream_worker;

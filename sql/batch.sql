@@ -1,0 +1,182 @@
+-- batch.sql: the worker's entry point. ps_apply_batch applies a worker's
+-- read of events (up to 64, one row each of type paystream.batch_event) in
+-- one statement, in the order given, each under its own savepoint (a
+-- PL/pgSQL block with an EXCEPTION clause is one): an event that fails rolls
+-- back alone and is reported with its error, the others stand.
+--
+-- Result, one row per input row, in order: k (1-based), status ('applied',
+-- 'skipped', 'duplicate' or 'failed'), the user, the note, and for a failed
+-- event its SQLSTATE and message. An event already applied or skipped
+-- (before this call or earlier in it) is a duplicate and changes nothing.
+-- The rows of the events that applied or were skipped are written in one
+-- INSERT at the end; when another worker applied one of them meanwhile, that
+-- INSERT waits for its COMMIT and the whole call fails with SQLSTATE PS001
+-- (the worker then applies the events one per call, where that one is a
+-- duplicate). A deadlock or a serialization failure fails the whole call too.
+
+-- One event's rule, by the row's `rule`: its note (a note starting with
+-- 'skipped: ' makes the event skipped). p_user is the row's user or the one
+-- found for it.
+CREATE OR REPLACE FUNCTION paystream._batch_rule(e paystream.batch_event, p_user uuid)
+RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    CASE e.rule
+    WHEN 'invoice_paid' THEN
+        RETURN paystream._invoice_paid(p_user, e.subscription, e.customer, e.invoice, e.prices,
+                                       e.period_end, e.event_id);
+    WHEN 'subscription_state' THEN
+        RETURN paystream._subscription_state(p_user, e.subscription, e.customer, e.sub_status,
+                                             e.price, e.period_start, e.period_end,
+                                             e.cancel_at_period_end, e.sub_created, e.created,
+                                             e.event_id);
+    WHEN 'subscription_past_due' THEN
+        RETURN paystream._subscription_past_due(p_user, e.subscription, e.customer, e.created,
+                                                e.event_id);
+    WHEN 'checkout_subscription' THEN
+        RETURN paystream._checkout_subscription(p_user, e.customer, e.subscription, e.event_id);
+    WHEN 'pack_paid' THEN
+        RETURN paystream._pack_paid(p_user, e.session, e.pack_id, e.price, e.payment_intent,
+                                    e.customer, e.event_id);
+    WHEN 'pack_failed' THEN
+        RETURN paystream._pack_failed(p_user, e.session, e.pack_id, e.price, e.payment_intent,
+                                      e.event_id);
+    WHEN 'charge_refunded' THEN  -- its user is its purchase's (sql/charges.sql)
+        RETURN paystream._charge_refunded(e.charge, e.payment_intent, e.amount,
+                                          e.amount_refunded, e.pays_invoice, e.event_id);
+    ELSE
+        RAISE EXCEPTION 'unknown batch rule %', e.rule USING ERRCODE = 'invalid_parameter_value';
+    END CASE;
+END $$;
+
+-- Write the rows of the events that applied or were skipped, once each;
+-- PS001 when one was applied by another worker meanwhile.
+CREATE OR REPLACE FUNCTION paystream._batch_write(p_ids text[], p_types text[], p_livemode boolean[],
+                                       p_versions text[], p_created bigint[],
+                                       p_streams text[], p_statuses text[], p_users uuid[],
+                                       p_notes text[])
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_written integer;
+BEGIN
+    INSERT INTO paystream.webhook_events AS w (event_id, type, livemode, api_version,
+                                               event_created, stream_id, status, attempts,
+                                               user_id, note, processed_at)
+    SELECT e.id, e.type, e.livemode, e.version, e.created, e.stream, e.status, 1, e.usr,
+           e.note, now()
+      FROM unnest(p_ids, p_types, p_livemode, p_versions, p_created, p_streams, p_statuses,
+                  p_users, p_notes) AS e(id, type, livemode, version, created, stream, status,
+                                         usr, note)
+    ON CONFLICT (event_id) DO UPDATE
+       SET status = EXCLUDED.status, user_id = EXCLUDED.user_id, note = EXCLUDED.note,
+           error = NULL, attempts = w.attempts + 1, processed_at = now(),
+           livemode = coalesce(w.livemode, EXCLUDED.livemode),
+           api_version = coalesce(w.api_version, EXCLUDED.api_version),
+           event_created = coalesce(w.event_created, EXCLUDED.event_created),
+           stream_id = coalesce(EXCLUDED.stream_id, w.stream_id)
+     WHERE w.status NOT IN ('applied', 'skipped');
+    GET DIAGNOSTICS v_written = ROW_COUNT;
+    IF v_written <> coalesce(cardinality(p_ids), 0) THEN
+        RAISE EXCEPTION '% of % events of this batch were applied by another worker meanwhile',
+            coalesce(cardinality(p_ids), 0) - v_written, coalesce(cardinality(p_ids), 0)
+            USING ERRCODE = 'PS001';
+    END IF;
+END $$;
+
+-- The events already done are found by one statement for the whole batch,
+-- made once before the first event: an event that another worker commits
+-- after it is applied here too, and the one INSERT of event rows then fails
+-- the whole call with PS001. Generic plans (plan_cache_mode): with a few
+-- events per call the duplicate check would otherwise be planned again on
+-- every call.
+CREATE OR REPLACE FUNCTION paystream.ps_apply_batch(p_events paystream.batch_event[])
+RETURNS TABLE (k integer, status text, user_id uuid, note text, err_code text,
+               err_message text)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
+#variable_conflict use_column
+DECLARE
+    e paystream.batch_event;
+    v_done text[];  -- applied or skipped before this event
+    v_ids text[] := '{}';
+    v_types text[] := '{}';
+    v_livemode boolean[] := '{}';
+    v_versions text[] := '{}';
+    v_created bigint[] := '{}';
+    v_streams text[] := '{}';
+    v_statuses text[] := '{}';
+    v_users uuid[] := '{}';
+    v_notes text[] := '{}';
+BEGIN
+    IF cardinality(p_events) IS NULL OR cardinality(p_events) NOT BETWEEN 1 AND 64
+       OR array_ndims(p_events) <> 1 THEN
+        RAISE EXCEPTION 'ps_apply_batch takes 1 to 64 events'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- one primary-key read per event, as a subplan: a plan that stays an
+    -- index scan however small the table was when it was made (a join or
+    -- = ANY would not)
+    SELECT coalesce(array_agg(i.event_id), '{}') INTO v_done
+      FROM unnest(p_events) AS i
+     WHERE (SELECT w.status FROM paystream.webhook_events w WHERE w.event_id = i.event_id)
+           IN ('applied', 'skipped');
+    k := 0;
+    FOREACH e IN ARRAY p_events LOOP
+        k := k + 1;
+        user_id := NULL;
+        note := NULL;
+        err_code := NULL;
+        err_message := NULL;
+        IF e.event_id = ANY (v_done) THEN
+            status := 'duplicate';
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        -- the outcome: a 'record' row carries it; a rule runs for the row's
+        -- user, or the one the stored mappings give at the event's turn (an
+        -- earlier event of this batch may have stored them)
+        BEGIN
+            user_id := e.user_id;
+            IF e.rule = 'record' THEN
+                status := e.status;
+                note := e.note;
+                IF status IS NULL OR status NOT IN ('applied', 'skipped') THEN
+                    RAISE EXCEPTION 'bad final status %', status
+                        USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+            ELSE
+                IF user_id IS NULL AND e.rule <> 'charge_refunded' THEN
+                    user_id := paystream._find_user(e.customer, e.subscription);
+                END IF;
+                note := paystream._batch_rule(e, user_id);
+                status := CASE WHEN starts_with(note, 'skipped: ') THEN 'skipped'
+                               ELSE 'applied' END;
+            END IF;
+        EXCEPTION
+            WHEN deadlock_detected OR serialization_failure THEN
+                RAISE;
+            WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS err_code = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
+                status := 'failed';
+                note := NULL;
+        END;
+        IF status <> 'failed' THEN
+            v_done := v_done || e.event_id;
+            v_ids := v_ids || e.event_id;
+            v_types := v_types || e.type;
+            v_livemode := v_livemode || e.livemode;
+            v_versions := v_versions || e.api_version;
+            v_created := v_created || e.created;
+            v_streams := v_streams || e.stream_id;
+            v_statuses := v_statuses || status;
+            v_users := v_users || user_id;
+            v_notes := v_notes || note;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+    PERFORM paystream._batch_write(v_ids, v_types, v_livemode, v_versions, v_created, v_streams,
+                                   v_statuses, v_users, v_notes);
+END $$;
+
+GRANT EXECUTE ON FUNCTION paystream.ps_apply_batch(paystream.batch_event[]) TO paystream_worker;
