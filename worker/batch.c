@@ -90,12 +90,10 @@ static void put_row(strbuf *q, strbuf *rec, const batch_slot *s, const char *fin
     strbuf_reset(rec);
     strbuf_puts(rec, "(");
     ledger_row_head(rec, head);
-    if (ev->rule) {
-        strbuf_puts(rec, ",");
+    if (ev->rule) /* ev_apply wrote them: each field with its leading comma */
         strbuf_append(rec, ev->inputs->buf, ev->inputs->len);
-    } else {
+    else
         ledger_row_inputs(rec, NULL);
-    }
     strbuf_puts(rec, ")");
     if (q->len > 1) strbuf_puts(q, ",");
     if (!rec->oom) pg_array_elem(q, rec->buf);

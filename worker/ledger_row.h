@@ -26,11 +26,13 @@ typedef struct ledger_row {
     int64_t period_start, period_end;
     row_bool cancel_at_period_end;
     int64_t sub_created;
-    const char *invoice, *prices; /* prices: a PostgreSQL array literal */
+    const char *invoice, *prices; /* prices: a PostgreSQL array literal (quantities below) */
     const char *session, *pack_id, *payment_intent;
     const char *charge;
     int64_t amount, amount_refunded;
     row_bool pays_invoice;
+    const char *quantities; /* of prices, a PostgreSQL array literal */
+    int64_t trial_end;
 } ledger_row;
 
 #define LEDGER_ROW_EMPTY                                                                           \
@@ -40,14 +42,17 @@ typedef struct ledger_row {
                   .sub_created = ROW_NULL_INT,                                                     \
                   .amount = ROW_NULL_INT,                                                          \
                   .amount_refunded = ROW_NULL_INT,                                                 \
-                  .pays_invoice = ROW_NULL_BOOL})
+                  .pays_invoice = ROW_NULL_BOOL,                                                   \
+                  .trial_end = ROW_NULL_INT})
 
 /* The head's fields, in order: event_id, type, livemode, api_version,
  * created, stream_id, rule, status, note, user_id (text forms, NULL: SQL NULL). */
 #define ROW_HEAD 10
 
 /* Append the fields of the head, then of the inputs (r NULL: all NULL), to
- * rec: the inside of the composite literal, "(" and ")" not included. */
+ * rec: the inside of the composite literal, "(" and ")" not included. Each
+ * field but the first comes with its leading comma, so that the head's text
+ * and the inputs' text put one after the other make the whole row. */
 void ledger_row_head(strbuf *rec, const char *const head[ROW_HEAD]);
 void ledger_row_inputs(strbuf *rec, const ledger_row *r);
 
