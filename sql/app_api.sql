@@ -13,6 +13,16 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = paystream, pg_temp AS $$
       LEFT JOIN subscriptions s ON s.user_id = p_user_id
 $$;
 
+-- Spending (SPEC §4): subscription credits can be spent unless the current
+-- subscription is paused, unpaid or incomplete (then they are kept); overage
+-- credits always. The one definition of what can be spent.
+CREATE OR REPLACE FUNCTION paystream._spendable(v paystream.subscriptions) RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT v.overage_credits::bigint
+           + CASE WHEN v.status IN ('paused', 'unpaid', 'incomplete') THEN 0
+                  ELSE v.credits_remaining END
+$$;
+
 CREATE OR REPLACE FUNCTION paystream.check_credits(p_user_id uuid, p_required integer)
 RETURNS boolean
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = paystream, pg_temp AS $$
@@ -21,12 +31,12 @@ BEGIN
         RAISE EXCEPTION 'p_required must be a positive number of credits, got %', p_required
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    RETURN coalesce((SELECT credits_remaining::bigint + overage_credits
-                       FROM subscriptions WHERE user_id = p_user_id), 0) >= p_required;
+    RETURN coalesce((SELECT _spendable(s) FROM subscriptions s WHERE s.user_id = p_user_id), 0)
+           >= p_required;
 END $$;
 
--- Spend p_credits for one unit of work: overage first, then subscription.
--- False and no change when the total is short. The same p_video_id charges
+-- Spend p_credits for one unit of work: overage first, then spendable
+-- subscription credits. False and no change when that total is short. The same p_video_id charges
 -- once: a repeated call returns true and changes nothing.
 CREATE OR REPLACE FUNCTION paystream.deduct_credits(p_user_id uuid, p_video_id uuid, p_credits integer,
                                          p_description text)
@@ -53,7 +63,7 @@ BEGIN
     IF FOUND THEN
         RETURN true;
     END IF;
-    IF v.overage_credits::bigint + v.credits_remaining < p_credits THEN
+    IF _spendable(v) < p_credits THEN
         RETURN false;
     END IF;
     INSERT INTO credit_usages (user_id, video_id, credits) VALUES (p_user_id, p_video_id, p_credits);

@@ -24,15 +24,15 @@ BEGIN
     CASE e.rule
     WHEN 'invoice_paid' THEN
         RETURN paystream._invoice_paid(p_user, e.subscription, e.customer, e.invoice, e.prices,
-                                       e.period_end, e.event_id);
+                                       e.quantities, e.period_end, e.event_id);
     WHEN 'subscription_state' THEN
         RETURN paystream._subscription_state(p_user, e.subscription, e.customer, e.sub_status,
-                                             e.price, e.period_start, e.period_end,
-                                             e.cancel_at_period_end, e.sub_created, e.created,
-                                             e.event_id);
-    WHEN 'subscription_past_due' THEN
-        RETURN paystream._subscription_past_due(p_user, e.subscription, e.customer, e.created,
-                                                e.event_id);
+                                             e.prices, e.quantities, e.period_start,
+                                             e.period_end, e.cancel_at_period_end, e.trial_end,
+                                             e.sub_created, e.created, e.event_id);
+    WHEN 'invoice_payment_failed' THEN
+        RETURN paystream._invoice_payment_failed(p_user, e.subscription, e.customer, e.invoice,
+                                                 e.event_id);
     WHEN 'checkout_subscription' THEN
         RETURN paystream._checkout_subscription(p_user, e.customer, e.subscription, e.event_id);
     WHEN 'pack_paid' THEN

@@ -7,24 +7,22 @@
 -- checkout.session.completed, mode subscription: customer -> user, and the
 -- subscription placed (sql/subscriptions.sql).
 CREATE OR REPLACE FUNCTION paystream._checkout_subscription(p_user_id uuid, p_customer text,
-                                                 p_sub text, p_event_id text)
+                                                            p_sub text, p_event_id text)
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
-    a record;
+    v paystream.subscriptions;
 BEGIN
     PERFORM paystream._customer_link(p_customer, p_user_id, p_event_id);
+    PERFORM paystream._account_lock(p_user_id);
     IF p_sub IS NULL THEN
-        PERFORM paystream._account_lock(p_user_id);
         RETURN 'customer linked';
     END IF;
-    a := paystream._sub_place(p_user_id, p_sub, p_customer, NULL, p_event_id);
-    IF a.role = 'undecided' THEN
-        RETURN 'customer linked; subscription ' || p_sub
-               || ' recorded: its customer.subscription events tell whether it replaces '
-               || (a.v).stripe_subscription_id;
-    ELSIF a.role = 'replaced' THEN
-        RETURN paystream._sub_replaced_note(p_sub, (a.v).stripe_subscription_id);
+    PERFORM paystream._sub_record(p_user_id, p_sub, NULL, p_event_id);
+    v := paystream._sub_sync(p_user_id, p_customer, p_event_id);
+    IF v.stripe_subscription_id <> p_sub THEN
+        RETURN 'customer linked; subscription ' || p_sub || ' recorded (the current one is '
+               || v.stripe_subscription_id || ' until its own events say otherwise)';
     END IF;
     RETURN 'customer and subscription linked';
 END $$;

@@ -1,29 +1,37 @@
 -- invoices.sql: a paid invoice grants the period's subscription credits by
--- the period rule (SPEC §4). A billing period is named by its end P; a newer
--- P replaces the allowance (the leftover expires), the same P with a bigger
--- plan tops it up (an upgrade), anything else changes nothing. This is what
+-- the period rule (SPEC §4). A billing period is named by its end P; X is the
+-- sum over the invoice's plan lines of the plan's credits × quantity (the
+-- plan's trial credits when the subscription is trialing through P, i.e. its
+-- trial_end is P, whatever the amount), or more when the subscription's
+-- states showed a bigger plan for P (an upgrade billed on the next invoice). A newer P replaces the allowance
+-- (the leftover expires), the same P with a bigger X tops it up (an
+-- upgrade), anything else changes nothing. The rule runs on the invoice's
+-- subscription's own account (sql/subscriptions.sql): on the balance when it
+-- is the user's current subscription, in its record otherwise. This is what
 -- makes balances independent of the order and number of deliveries:
 -- invoice.paid and invoice.payment_succeeded of one invoice grant once.
 
--- p_prices are the prices of the invoice's subscription lines for period P
--- (an upgrade's proration invoice has several); X is the largest plan among
--- them, and every one must be a known plan.
--- The second event of an invoice (invoice.paid and .payment_succeeded both
--- come) is told by one statement: a grant or upgrade row of this invoice
--- exists and the user's subscription is still this one and not final. The
--- period rule then gives nothing whatever the rest of the state: the credit
--- period only moves forward, and within it the allowance only grows. A
--- replaced or final subscription goes the full way, for its own note.
+-- p_prices and p_quantities are the invoice's subscription lines for period P
+-- (an upgrade's proration invoice has one for the new plan). An invoice whose
+-- subscription's state (its trial) is not known yet waits for the
+-- subscription's customer.subscription event (SQLSTATE 55000, retried).
+-- The second event of an invoice is told by one statement: a grant or
+-- upgrade row of this invoice exists and the user's subscription is still
+-- this one and not final. The period rule then gives nothing whatever the
+-- rest of the state: the credit period only moves forward, and within it the
+-- allowance only grows.
 CREATE OR REPLACE FUNCTION paystream._invoice_paid(p_user_id uuid, p_sub text, p_customer text,
                                                    p_invoice text, p_prices text[],
+                                                   p_quantities integer[],
                                                    p_period_end bigint, p_event_id text)
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
-    a record;
     v paystream.subscriptions;
-    v_plan paystream.plans;
-    v_price text;
+    h paystream.subscription_history;
+    x record;
+    v_x integer;
+    v_note text;
 BEGIN
     IF EXISTS (SELECT FROM paystream.subscriptions s
                 WHERE s.user_id = p_user_id AND s.stripe_subscription_id = p_sub
@@ -33,64 +41,61 @@ BEGIN
                                  AND t.reference = p_invoice AND t.user_id = p_user_id)) THEN
         RETURN 'nothing: period already granted';
     END IF;
-    IF p_prices IS NULL OR cardinality(p_prices) = 0 THEN
-        RAISE EXCEPTION 'invoice % has no subscription line with a price', p_invoice
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    FOREACH v_price IN ARRAY p_prices LOOP
-        v_plan := paystream._plan_for_price(v_price);
-    END LOOP;
-    IF cardinality(p_prices) > 1 THEN
-        SELECT * INTO v_plan FROM paystream.plans WHERE stripe_price_id = ANY (p_prices)
-         ORDER BY credits_per_period DESC, id LIMIT 1;
-    END IF;
     IF p_period_end IS NULL THEN
         RAISE EXCEPTION 'invoice % has no subscription line period end', p_invoice
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    x := paystream._plan_lines(p_prices, p_quantities, true);
     PERFORM paystream._customer_link(p_customer, p_user_id, p_event_id);
-    a := paystream._sub_place(p_user_id, p_sub, p_customer, NULL, p_event_id);
-    v := a.v;
-    IF a.role = 'undecided' THEN
-        PERFORM paystream._sub_undecided('invoice ' || p_invoice, p_sub,
-                                         v.stripe_subscription_id);
-    ELSIF a.role = 'replaced' THEN
+    v := paystream._account_lock(p_user_id);
+    h := paystream._sub_record(p_user_id, p_sub, NULL, p_event_id);
+    IF h.state_created IS NULL THEN
+        RAISE EXCEPTION 'invoice %: waiting for subscription %''s customer.subscription event (whether the period is a trial is not known yet)',
+            p_invoice, p_sub USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    v_x := CASE WHEN h.trial_end = p_period_end THEN x.trial_credits ELSE x.credits END;
+    IF h.shown_period_end = p_period_end THEN  -- an upgrade its states showed first
+        v_x := greatest(v_x, h.shown_credits);
+    END IF;
+    IF paystream._status_final(h.status) THEN
+        v_note := 'nothing: subscription ' || h.status;
+    ELSIF h.credit_period_end IS NULL OR p_period_end > h.credit_period_end THEN
+        PERFORM paystream._sub_credits(v, h,
+                                       -(CASE WHEN v.stripe_subscription_id = p_sub
+                                              THEN v.credits_remaining ELSE h.credits_held END),
+                                       v_x, 'subscription_grant', p_invoice, p_event_id,
+                                       'plan ' || x.plan || CASE WHEN h.trial_end = p_period_end
+                                                                 THEN ' trial credits'
+                                                                 ELSE ' period credits' END,
+                                       p_period_end, v_x);
+        v_note := 'granted ' || v_x;
+    ELSIF p_period_end = h.credit_period_end AND v_x > h.credits_total THEN
+        PERFORM paystream._sub_credits(v, h, 0, v_x - h.credits_total, 'subscription_upgrade',
+                                       p_invoice, p_event_id, 'upgrade to plan ' || x.plan,
+                                       h.credit_period_end, v_x);
+        v_note := 'upgraded by ' || (v_x - h.credits_total);
+    ELSE
+        v_note := 'nothing: period already granted';
+    END IF;
+    IF v.stripe_subscription_id <> p_sub THEN  -- its state event made the row current
         RETURN paystream._sub_replaced_note(p_sub, v.stripe_subscription_id)
-               || ': invoice ' || p_invoice || ' grants nothing';
+               || ': invoice ' || p_invoice || ' grants nothing (its record: ' || v_note || ')';
     END IF;
-    IF paystream._status_final(v.status) THEN
-        RETURN 'nothing: subscription ' || v.status;
-    END IF;
-    IF v.credit_period_end IS NULL OR p_period_end > v.credit_period_end THEN
-        PERFORM paystream._ledger_period(p_user_id, -v.credits_remaining,
-                                         v_plan.credits_per_period, 'subscription_grant',
-                                         p_invoice, p_event_id,
-                                         'plan ' || v_plan.id || ' period credits',
-                                         p_period_end, v_plan.credits_per_period);
-        RETURN 'granted ' || v_plan.credits_per_period;
-    END IF;
-    IF p_period_end = v.credit_period_end AND v_plan.credits_per_period > v.credits_total THEN
-        PERFORM paystream._ledger_period(p_user_id, 0,
-                                         v_plan.credits_per_period - v.credits_total,
-                                         'subscription_upgrade', p_invoice, p_event_id,
-                                         'upgrade to plan ' || v_plan.id,
-                                         v.credit_period_end, v_plan.credits_per_period);
-        RETURN 'upgraded by ' || (v_plan.credits_per_period - v.credits_total);
-    END IF;
-    RETURN 'nothing: period already granted';
+    RETURN v_note;
 END $$;
 
 -- The rule in one call (tools and tests; the worker: ps_apply_batch).
 CREATE OR REPLACE FUNCTION paystream.ps_invoice_paid(p_user_id uuid, p_sub text,
                                                      p_customer text, p_invoice text,
-                                                     p_prices text[], p_period_end bigint,
-                                                     p_event_id text)
+                                                     p_prices text[], p_quantities integer[],
+                                                     p_period_end bigint, p_event_id text)
 RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RETURN paystream._invoice_paid(p_user_id, p_sub, p_customer, p_invoice, p_prices,
-                                   p_period_end, p_event_id);
+                                   p_quantities, p_period_end, p_event_id);
 END $$;
 
-GRANT EXECUTE ON FUNCTION paystream.ps_invoice_paid(uuid, text, text, text, text[], bigint, text)
+GRANT EXECUTE ON FUNCTION
+    paystream.ps_invoice_paid(uuid, text, text, text, text[], integer[], bigint, text)
 TO paystream_worker;

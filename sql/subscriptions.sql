@@ -1,25 +1,23 @@
--- subscriptions.sql: a user's subscriptions (SPEC §4): their state, the
--- plan a price names, and which subscription is the user's current one.
+-- subscriptions.sql: a user's subscriptions (SPEC §4): each one's record, the
+-- plan its prices name, and which one is the user's current subscription.
 --
--- The user's row ("subscriptions") names the current subscription; every
--- subscription ever seen is in subscription_history with its user, its Stripe
--- `created` (once a customer.subscription event told it) and its latest
--- state, so that an event of a subscription the row no longer names is still
--- matched instead of being retried into the dead letters.
--- - The current subscription is the newest by (Stripe `created`, id) of all
---   seen. It only moves forward, so the same set of events always ends on the
---   same one; moving forward expires the leftover subscription credits of the
---   one left behind (a ledger row).
--- - An event of the current subscription applies by the rules below.
--- - An event of an older subscription updates only that subscription's record
---   (its state, by the same newest-state rule as the row), changes no
---   balance, and is recorded `skipped` with a note naming the subscription
---   that replaced it: a note starting with 'skipped: ' finishes an event as
---   `skipped` (sql/batch.sql).
--- - While the `created` of the event's subscription or of the current one is
---   unknown, which is newer cannot be told: a state event, invoice or failed
---   payment fails with SQLSTATE 55000 and is retried until the
---   customer.subscription event that carries it has been applied.
+-- Every subscription ever seen has a record (subscription_history): its user,
+-- Stripe `created`, newest state (plan, status, period, trial end), whether it
+-- ever went live (trialing or active), and its own credit account (the period
+-- rule's credit period and allowance, sql/invoices.sql, and the credits it
+-- holds while it is not current). The user's row (subscriptions) shows the
+-- current subscription and holds the balances.
+-- - The current subscription is the newest (created, then id) of those that
+--   went live and are not final; if none is live, the newest that ever went
+--   live; else the newest seen. One that never went live (incomplete, then
+--   incomplete_expired) never takes over.
+-- - When another subscription becomes current, the old one's leftover
+--   subscription credits expire from the balance (a ledger row) and stay in
+--   its record; should it become current again (the newer one ended), they
+--   come back (subscription_restore). The final balance is therefore the
+--   final current subscription's credits, whatever the order of delivery.
+-- - An event of a subscription that is not current updates only its record
+--   and is recorded `skipped` (a note starting with 'skipped: ', sql/batch.sql).
 -- State order: an older event never overwrites newer state. States are
 -- ordered by (event created, status rank, event id); canceled and
 -- incomplete_expired are final and win over anything.
@@ -38,258 +36,302 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT p_status IN ('canceled', 'incomplete_expired')
 $$;
 
--- The plan a Stripe price names; an unknown price fails naming it (an
--- operator adds it and replays).
-CREATE OR REPLACE FUNCTION paystream._plan_for_price(p_price text) RETURNS paystream.plans
+-- The plan lines among a subscription's items or an invoice's lines: the
+-- plan of the line giving the most credits (the subscription's plan), X = the sum of each plan line's
+-- credits × quantity, and the same for trial credits. Prices no plan has
+-- (metered add-ons, one-off items) are ignored; when none is a plan, the
+-- prices are named (an operator loads the plan's price and replays), unless
+-- not p_required (then plan is NULL).
+CREATE OR REPLACE FUNCTION paystream._plan_lines(p_prices text[], p_quantities integer[],
+                                                 p_required boolean, OUT plan text,
+                                                 OUT credits integer, OUT trial_credits integer)
 LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    v paystream.plans;
 BEGIN
-    SELECT * INTO v FROM paystream.plans WHERE stripe_price_id = p_price;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown price %: no plan has this stripe_price_id (add it with paystreamctl plans load, then replay)',
-            coalesce(p_price, '(none)') USING ERRCODE = 'no_data_found';
+    SELECT (array_agg(p.id ORDER BY p.credits_per_period::bigint * greatest(coalesce(l.quantity, 1), 0)
+                                    DESC, p.id))[1],
+           sum(p.credits_per_period::bigint * greatest(coalesce(l.quantity, 1), 0)),
+           sum(p.trial_credits::bigint * greatest(coalesce(l.quantity, 1), 0))
+      INTO plan, credits, trial_credits
+      FROM unnest(p_prices, p_quantities) AS l(price, quantity)
+      JOIN paystream.plan_prices pp ON pp.stripe_price_id = l.price
+      JOIN paystream.plans p ON p.id = pp.plan_id;
+    IF plan IS NULL AND p_required THEN
+        RAISE EXCEPTION 'unknown price%: no plan has % (add it with paystreamctl plans load, then replay)',
+            CASE WHEN cardinality(p_prices) > 1 THEN 's ' ELSE ' ' END
+                || coalesce(array_to_string(p_prices, ', '), '(none)'),
+            CASE WHEN cardinality(p_prices) > 1 THEN 'any of them' ELSE 'this stripe_price_id' END
+            USING ERRCODE = 'no_data_found';
     END IF;
-    RETURN v;
 END $$;
 
--- Remember p_sub for p_user_id (and its `created` when given); its stored
--- `created`. A subscription never moves to another user silently.
-CREATE OR REPLACE FUNCTION paystream._sub_remember(p_user_id uuid, p_sub text, p_sub_created bigint,
-                                        p_event_id text)
-RETURNS bigint
+-- Remember p_sub for p_user_id (and its `created` when given): its record,
+-- locked. A subscription never moves to another user silently.
+CREATE OR REPLACE FUNCTION paystream._sub_record(p_user_id uuid, p_sub text,
+                                                 p_sub_created bigint, p_event_id text)
+RETURNS paystream.subscription_history
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_user uuid;
-    v_created bigint;
+    h paystream.subscription_history;
 BEGIN
-    INSERT INTO paystream.subscription_history AS h (stripe_subscription_id, user_id,
+    INSERT INTO paystream.subscription_history AS s (stripe_subscription_id, user_id,
                                                      subscription_created, event_id)
     VALUES (p_sub, p_user_id, p_sub_created, p_event_id)
     ON CONFLICT (stripe_subscription_id) DO UPDATE
-       SET subscription_created = coalesce(h.subscription_created, EXCLUDED.subscription_created),
-           updated_at = now()
-    RETURNING h.user_id, h.subscription_created INTO v_user, v_created;
-    IF v_user <> p_user_id THEN
+       SET subscription_created = coalesce(s.subscription_created, EXCLUDED.subscription_created)
+    RETURNING * INTO h;
+    IF h.user_id <> p_user_id THEN
         RAISE EXCEPTION 'subscription % belongs to user %, but this event names user %',
-            p_sub, v_user, p_user_id USING ERRCODE = 'unique_violation';
+            p_sub, h.user_id, p_user_id USING ERRCODE = 'unique_violation';
     END IF;
-    RETURN v_created;
+    RETURN h;
 END $$;
 
--- Store a state of p_sub in its record unless a newer one is there (the
--- row's rule: final states are final, else (created, rank, event id) wins).
--- PL/pgSQL rather than LANGUAGE sql: it keeps the UPDATE's plan.
-CREATE OR REPLACE FUNCTION paystream._sub_record_state(p_sub text, p_status text,
-                                                       p_rank integer,
-                                                       p_event_created bigint,
-                                                       p_event_id text)
-RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE paystream.subscription_history h
-       SET status = p_status, state_created = p_event_created, state_rank = p_rank,
-           state_event_id = p_event_id, updated_at = now()
-     WHERE h.stripe_subscription_id = p_sub
-       AND NOT paystream._status_final(h.status)
-       AND (paystream._status_final(p_status) OR h.state_created IS NULL
-            OR (p_event_created, p_rank, p_event_id)
-               > (h.state_created, h.state_rank, h.state_event_id));
-END $$;
-
--- Lock the user's row and place p_sub by the rule above. role: 'current'
--- (the row names p_sub, possibly just now: moving to it expired the previous
--- subscription's leftover credits), 'replaced' (the row names a newer one)
--- or 'undecided' (a `created` is unknown). v is the row afterwards.
--- The usual case, an event of the current subscription, reads nothing else.
-CREATE OR REPLACE FUNCTION paystream._sub_place(p_user_id uuid, p_sub text, p_customer text,
-                                     p_sub_created bigint, p_event_id text,
-                                     OUT role text, OUT v paystream.subscriptions)
+-- Make the user's row show its current subscription (the rule above): when
+-- that is another one than the row shows, the old one's leftover expires
+-- into its record and the new one's held credits come back; then the row
+-- takes the current one's state (and p_customer, when given). The caller
+-- holds the row lock.
+CREATE OR REPLACE FUNCTION paystream._sub_sync(p_user_id uuid, p_customer text,
+                                               p_event_id text)
+RETURNS paystream.subscriptions
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_created bigint;
-    v_cur_created bigint;
+    v paystream.subscriptions;
+    c paystream.subscription_history;
 BEGIN
-    v := paystream._account_lock(p_user_id);
-    role := 'current';
-    IF v.stripe_subscription_id = p_sub THEN
-        IF (v.subscription_created IS NULL AND p_sub_created IS NOT NULL)
-           OR (v.stripe_customer_id IS NULL AND p_customer IS NOT NULL) THEN
-            v_created := paystream._sub_remember(p_user_id, p_sub, p_sub_created, p_event_id);
-            UPDATE paystream.subscriptions
-               SET subscription_created = v_created,
-                   stripe_customer_id = coalesce(stripe_customer_id, p_customer)
-             WHERE user_id = p_user_id RETURNING * INTO v;
-        END IF;
-        RETURN;
+    SELECT * INTO v FROM paystream.subscriptions WHERE user_id = p_user_id;
+    SELECT * INTO c FROM paystream.subscription_history h WHERE h.user_id = v.user_id
+     ORDER BY (h.went_live AND NOT paystream._status_final(h.status)) DESC, h.went_live DESC,
+              h.subscription_created DESC NULLS LAST, h.stripe_subscription_id DESC
+     LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN v;
     END IF;
-    v_created := paystream._sub_remember(p_user_id, p_sub, p_sub_created, p_event_id);
-    IF v.stripe_subscription_id IS NOT NULL THEN
-        v_cur_created := coalesce(v.subscription_created,
-                                  (SELECT subscription_created FROM paystream.subscription_history
-                                    WHERE stripe_subscription_id = v.stripe_subscription_id));
-        IF v_created IS NULL OR v_cur_created IS NULL THEN
-            role := 'undecided';
-            RETURN;
+    IF v.stripe_subscription_id IS DISTINCT FROM c.stripe_subscription_id THEN
+        IF v.stripe_subscription_id IS NOT NULL THEN
+            UPDATE paystream.subscription_history SET credits_held = v.credits_remaining
+             WHERE stripe_subscription_id = v.stripe_subscription_id;
+            PERFORM paystream._ledger_add(v.user_id, 'subscription', -v.credits_remaining,
+                                          'subscription_expire', v.stripe_subscription_id,
+                                          p_event_id,
+                                          'replaced by subscription ' || c.stripe_subscription_id);
         END IF;
-        IF (v_created, p_sub) < (v_cur_created, v.stripe_subscription_id) THEN
-            role := 'replaced';
-            RETURN;
-        END IF;
-        PERFORM paystream._ledger_add(p_user_id, 'subscription', -v.credits_remaining,
-                                      'subscription_expire', v.stripe_subscription_id,
-                                      p_event_id, 'replaced by subscription ' || p_sub);
+        PERFORM paystream._ledger_add(v.user_id, 'subscription', c.credits_held,
+                                      'subscription_restore', c.stripe_subscription_id,
+                                      p_event_id, 'subscription current again');
+        UPDATE paystream.subscription_history SET credits_held = 0
+         WHERE stripe_subscription_id = c.stripe_subscription_id AND credits_held <> 0;
     END IF;
     UPDATE paystream.subscriptions
-       SET stripe_subscription_id = p_sub, subscription_created = v_created,
-           stripe_customer_id = coalesce(p_customer, stripe_customer_id), plan = NULL,
-           status = 'none', current_period_start = NULL, current_period_end = NULL,
-           cancel_at_period_end = false, credits_total = 0, credit_period_end = NULL,
-           state_created = NULL, state_rank = NULL, state_event_id = NULL, updated_at = now()
-     WHERE user_id = p_user_id RETURNING * INTO v;
+       SET stripe_subscription_id = c.stripe_subscription_id,
+           stripe_customer_id = coalesce(p_customer, stripe_customer_id),
+           subscription_created = c.subscription_created, plan = c.plan, status = c.status,
+           current_period_start = c.current_period_start,
+           current_period_end = c.current_period_end,
+           cancel_at_period_end = c.cancel_at_period_end, credits_total = c.credits_total,
+           credit_period_end = c.credit_period_end, state_created = c.state_created,
+           state_rank = c.state_rank, state_event_id = c.state_event_id, updated_at = now()
+     WHERE user_id = v.user_id
+    RETURNING * INTO v;
+    RETURN v;
 END $$;
 
--- The 55000 error of an event that must wait for a subscription's `created`.
-CREATE OR REPLACE FUNCTION paystream._sub_undecided(p_what text, p_sub text, p_current text)
+-- Move the credits of subscription h's account by p_amount (a ledger row
+-- when h is current, else only its record), and store its credit period
+-- and allowance. The caller holds the row lock (v).
+CREATE OR REPLACE FUNCTION paystream._sub_credits(v paystream.subscriptions,
+                                                  h paystream.subscription_history,
+                                                  p_expire integer, p_grant integer,
+                                                  p_kind text, p_reference text,
+                                                  p_event_id text, p_description text,
+                                                  p_period_end bigint, p_total integer)
 RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION '%: cannot tell yet whether subscription % is newer than the user''s subscription %; waiting for their customer.subscription events',
-        p_what, p_sub, p_current USING ERRCODE = 'object_not_in_prerequisite_state';
+    UPDATE paystream.subscription_history
+       SET credit_period_end = p_period_end, credits_total = p_total,
+           credits_held = CASE WHEN v.stripe_subscription_id = h.stripe_subscription_id THEN 0
+                               ELSE credits_held + p_expire + p_grant END
+     WHERE stripe_subscription_id = h.stripe_subscription_id;
+    IF v.stripe_subscription_id = h.stripe_subscription_id THEN
+        PERFORM paystream._ledger_period(v.user_id, p_expire, p_grant, p_kind, p_reference,
+                                         p_event_id, p_description, p_period_end, p_total);
+    END IF;
 END $$;
 
+-- What a subscription that is not current says of its event.
 CREATE OR REPLACE FUNCTION paystream._sub_replaced_note(p_sub text, p_current text)
 RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT 'skipped: subscription ' || p_sub || ' was replaced by ' || p_current
 $$;
 
--- customer.subscription.created / .updated / .deleted: status, plan, period
--- and cancel_at_period_end of the current subscription, unless newer state
--- is stored. Reaching a final state expires the remaining subscription
--- credits; overage credits stay.
+-- customer.subscription.created / .updated / .paused / .resumed / .deleted:
+-- the subscription's state, unless newer state is stored (the subscription
+-- went live all the same if it says so); reaching a final state expires its
+-- credits (overage credits stay). A state showing a bigger plan for the
+-- subscription's credit period tops its allowance up (Stripe's default
+-- proration charges the upgrade only on the next invoice); a state never
+-- opens a new period. Final states apply whatever the prices are.
 CREATE OR REPLACE FUNCTION paystream._subscription_state(p_user_id uuid, p_sub text,
-                                              p_customer text, p_status text,
-                                              p_price text, p_period_start bigint,
-                                              p_period_end bigint,
-                                              p_cancel_at_period_end boolean,
-                                              p_sub_created bigint,
-                                              p_event_created bigint,
-                                              p_event_id text)
+                                                         p_customer text, p_status text,
+                                                         p_prices text[],
+                                                         p_quantities integer[],
+                                                         p_period_start bigint,
+                                                         p_period_end bigint,
+                                                         p_cancel_at_period_end boolean,
+                                                         p_trial_end bigint,
+                                                         p_sub_created bigint,
+                                                         p_event_created bigint,
+                                                         p_event_id text)
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
-    a record;
     v paystream.subscriptions;
-    v_plan paystream.plans;
+    h paystream.subscription_history;
     v_rank integer := paystream._status_rank(p_status);
+    v_final boolean := paystream._status_final(p_status);
+    v_plan text;
+    v_credits integer;
+    v_trial integer;
+    v_note text;
 BEGIN
     IF v_rank < 0 THEN
         RAISE EXCEPTION 'unknown subscription status %', p_status
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    v_plan := paystream._plan_for_price(p_price);
+    -- a final state applies whatever its prices are
+    SELECT l.plan, l.credits, l.trial_credits INTO v_plan, v_credits, v_trial
+      FROM paystream._plan_lines(p_prices, p_quantities, NOT v_final) l;
     PERFORM paystream._customer_link(p_customer, p_user_id, p_event_id);
-    a := paystream._sub_place(p_user_id, p_sub, p_customer, p_sub_created, p_event_id);
-    v := a.v;
-    IF a.role = 'undecided' THEN
-        PERFORM paystream._sub_undecided('subscription ' || p_sub, p_sub,
-                                         v.stripe_subscription_id);
+    v := paystream._account_lock(p_user_id);
+    h := paystream._sub_record(p_user_id, p_sub, p_sub_created, p_event_id);
+    IF paystream._status_final(h.status) THEN
+        v_note := 'ignored: subscription already ' || h.status;
+    ELSIF NOT v_final AND h.state_created IS NOT NULL
+          AND (p_event_created, v_rank, p_event_id)
+              <= (h.state_created, h.state_rank, h.state_event_id) THEN
+        v_note := 'ignored: older than the stored state';
+    ELSE
+        v_note := 'status ' || p_status;
+        UPDATE paystream.subscription_history
+           SET status = p_status, plan = coalesce(v_plan, plan),
+               plan_credits = coalesce(v_credits, plan_credits),
+               plan_trial_credits = coalesce(v_trial, plan_trial_credits),
+               current_period_start = to_timestamp(p_period_start),
+               current_period_end = to_timestamp(p_period_end),
+               cancel_at_period_end = coalesce(p_cancel_at_period_end, false),
+               trial_end = p_trial_end, state_created = p_event_created, state_rank = v_rank,
+               state_event_id = p_event_id,
+               credits_held = CASE WHEN v_final THEN 0 ELSE credits_held END, updated_at = now()
+         WHERE stripe_subscription_id = p_sub
+        RETURNING * INTO h;
+        IF v_final AND v.stripe_subscription_id = p_sub THEN
+            PERFORM paystream._ledger_add(p_user_id, 'subscription', -v.credits_remaining,
+                                          'subscription_expire', p_sub, p_event_id,
+                                          'subscription ' || p_status);
+        END IF;
     END IF;
-    PERFORM paystream._sub_record_state(p_sub, p_status, v_rank, p_event_created, p_event_id);
-    IF a.role = 'replaced' THEN
-        RETURN paystream._sub_replaced_note(p_sub, v.stripe_subscription_id);
+    IF p_status IN ('trialing', 'active') AND NOT h.went_live THEN
+        UPDATE paystream.subscription_history SET went_live = true
+         WHERE stripe_subscription_id = p_sub RETURNING * INTO h;
     END IF;
-    IF paystream._status_final(v.status) THEN
-        RETURN 'ignored: subscription already ' || v.status;
+    -- the upgrade rule, for any state, newest or not: the most credits the
+    -- states showed for a period is kept (an invoice opening that period
+    -- grants at least as much, sql/invoices.sql), and within the credit
+    -- period the allowance only grows; so the order does not matter
+    IF p_trial_end = p_period_end THEN
+        v_credits := v_trial;
     END IF;
-    IF NOT paystream._status_final(p_status) AND v.state_created IS NOT NULL
-       AND (p_event_created, v_rank, p_event_id)
-           <= (v.state_created, v.state_rank, v.state_event_id) THEN
-        RETURN 'ignored: older than the stored state';
+    IF v_credits IS NOT NULL AND p_period_end IS NOT NULL
+       AND (h.shown_period_end IS NULL OR p_period_end > h.shown_period_end
+                                  OR (p_period_end = h.shown_period_end
+                                      AND v_credits > h.shown_credits)) THEN
+        UPDATE paystream.subscription_history
+           SET shown_period_end = p_period_end, shown_credits = v_credits
+         WHERE stripe_subscription_id = p_sub RETURNING * INTO h;
     END IF;
-    UPDATE paystream.subscriptions
-       SET status = p_status, plan = v_plan.id,
-           current_period_start = to_timestamp(p_period_start),
-           current_period_end = to_timestamp(p_period_end),
-           cancel_at_period_end = coalesce(p_cancel_at_period_end, false),
-           state_created = p_event_created, state_rank = v_rank, state_event_id = p_event_id,
-           updated_at = now()
-     WHERE user_id = p_user_id;
-    IF paystream._status_final(p_status) THEN
-        PERFORM paystream._ledger_add(p_user_id, 'subscription', -v.credits_remaining,
-                                      'subscription_expire', p_sub, p_event_id,
-                                      'subscription ' || p_status);
+    IF NOT paystream._status_final(h.status) AND h.credit_period_end = p_period_end
+       AND v_credits > h.credits_total THEN
+        PERFORM paystream._sub_credits(v, h, 0, v_credits - h.credits_total,
+                                       'subscription_upgrade', p_event_id, p_event_id,
+                                       'upgrade to plan ' || v_plan, h.credit_period_end,
+                                       v_credits);
+        v_note := v_note || '; upgraded by ' || (v_credits - h.credits_total);
     END IF;
-    RETURN 'status ' || p_status;
+    v := paystream._sub_sync(p_user_id, p_customer, p_event_id);
+    IF v.stripe_subscription_id <> p_sub THEN
+        RETURN paystream._sub_replaced_note(p_sub, v.stripe_subscription_id) || ' (' || v_note
+               || ')';
+    END IF;
+    RETURN v_note;
 END $$;
 
--- invoice.payment_failed: past_due unless newer state says otherwise.
-CREATE OR REPLACE FUNCTION paystream._subscription_past_due(p_user_id uuid, p_sub text,
-                                                 p_customer text,
-                                                 p_event_created bigint,
-                                                 p_event_id text)
+-- invoice.payment_failed: recorded, no change of status or credits (only
+-- subscription events set the status; Stripe sends one for what a failed
+-- payment changes).
+CREATE OR REPLACE FUNCTION paystream._invoice_payment_failed(p_user_id uuid, p_sub text,
+                                                             p_customer text, p_invoice text,
+                                                             p_event_id text)
 RETURNS text
 LANGUAGE plpgsql AS $$
-DECLARE
-    a record;
-    v paystream.subscriptions;
-    v_rank integer := paystream._status_rank('past_due');
 BEGIN
     PERFORM paystream._customer_link(p_customer, p_user_id, p_event_id);
-    a := paystream._sub_place(p_user_id, p_sub, p_customer, NULL, p_event_id);
-    v := a.v;
-    IF a.role = 'undecided' THEN
-        PERFORM paystream._sub_undecided('failed payment of subscription ' || p_sub, p_sub,
-                                         v.stripe_subscription_id);
-    END IF;
-    PERFORM paystream._sub_record_state(p_sub, 'past_due', v_rank, p_event_created, p_event_id);
-    IF a.role = 'replaced' THEN
-        RETURN paystream._sub_replaced_note(p_sub, v.stripe_subscription_id);
-    END IF;
-    IF paystream._status_final(v.status) OR (v.state_created IS NOT NULL AND
-       (p_event_created, v_rank, p_event_id)
-       <= (v.state_created, v.state_rank, v.state_event_id)) THEN
-        RETURN 'ignored: newer state stored';
-    END IF;
-    UPDATE paystream.subscriptions
-       SET status = 'past_due', state_created = p_event_created, state_rank = v_rank,
-           state_event_id = p_event_id, updated_at = now()
-     WHERE user_id = p_user_id;
-    RETURN 'status past_due';
+    PERFORM paystream._account_lock(p_user_id);
+    PERFORM paystream._sub_record(p_user_id, p_sub, NULL, p_event_id);
+    RETURN format('recorded: payment of invoice %s failed (the status comes from subscription %s''s events)',
+                  p_invoice, p_sub);
 END $$;
 
--- The worker's entry points of one call each (tools and tests; the worker
--- applies the same rules through ps_apply_batch, sql/batch.sql).
+-- The user's current subscription, for the app (SPEC §5): no row when there
+-- is none.
+CREATE OR REPLACE FUNCTION paystream.get_subscription(p_user_id uuid)
+RETURNS TABLE (plan text, status text, stripe_subscription_id text,
+               current_period_start timestamptz, current_period_end timestamptz,
+               cancel_at_period_end boolean)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT s.plan, s.status::text, s.stripe_subscription_id, s.current_period_start,
+           s.current_period_end, s.cancel_at_period_end
+      FROM paystream.subscriptions s
+     WHERE s.user_id = p_user_id AND s.stripe_subscription_id IS NOT NULL
+$$;
+
+-- The rules in one call each (tools and tests; the worker applies the same
+-- rules through ps_apply_batch, sql/batch.sql).
 CREATE OR REPLACE FUNCTION paystream.ps_subscription_state(p_user_id uuid, p_sub text,
                                                            p_customer text, p_status text,
-                                                           p_price text, p_period_start bigint,
+                                                           p_prices text[],
+                                                           p_quantities integer[],
+                                                           p_period_start bigint,
                                                            p_period_end bigint,
                                                            p_cancel_at_period_end boolean,
+                                                           p_trial_end bigint,
                                                            p_sub_created bigint,
                                                            p_event_created bigint,
                                                            p_event_id text)
 RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    RETURN paystream._subscription_state(p_user_id, p_sub, p_customer, p_status, p_price,
-                                         p_period_start, p_period_end, p_cancel_at_period_end,
-                                         p_sub_created, p_event_created, p_event_id);
+    RETURN paystream._subscription_state(p_user_id, p_sub, p_customer, p_status, p_prices,
+                                         p_quantities, p_period_start, p_period_end,
+                                         p_cancel_at_period_end, p_trial_end, p_sub_created,
+                                         p_event_created, p_event_id);
 END $$;
 
-CREATE OR REPLACE FUNCTION paystream.ps_subscription_past_due(p_user_id uuid, p_sub text,
-                                                              p_customer text,
-                                                              p_event_created bigint,
-                                                              p_event_id text)
+CREATE OR REPLACE FUNCTION paystream.ps_invoice_payment_failed(p_user_id uuid, p_sub text,
+                                                               p_customer text,
+                                                               p_invoice text,
+                                                               p_event_id text)
 RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    RETURN paystream._subscription_past_due(p_user_id, p_sub, p_customer, p_event_created,
-                                            p_event_id);
+    RETURN paystream._invoice_payment_failed(p_user_id, p_sub, p_customer, p_invoice,
+                                             p_event_id);
 END $$;
 
+GRANT EXECUTE ON FUNCTION paystream.get_subscription(uuid) TO paystream_app, paystream_worker;
 GRANT EXECUTE ON FUNCTION
-    paystream.ps_subscription_state(uuid, text, text, text, text, bigint, bigint, boolean,
-                                    bigint, bigint, text),
-    paystream.ps_subscription_past_due(uuid, text, text, bigint, text)
+    paystream.ps_subscription_state(uuid, text, text, text, text[], integer[], bigint, bigint,
+                                    boolean, bigint, bigint, bigint, text),
+    paystream.ps_invoice_payment_failed(uuid, text, text, text, text)
 TO paystream_worker;

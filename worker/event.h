@@ -83,6 +83,18 @@ jval jfirst(jval array);
 jval jnext(jval array, jval element);
 bool jok(jval v); /* present */
 
+/* The price lines of a subscription or invoice (price_lines.c): add each
+ * (-1 with ev->error when malformed), close, hand prices.buf and
+ * quantities.buf to the rule's inputs, free. */
+typedef struct price_lines {
+    strbuf prices, quantities;
+    int n;
+} price_lines;
+void price_lines_init(price_lines *l);
+int price_lines_add(event_ctx *ev, price_lines *l, const char *price, int64_t quantity);
+int price_lines_close(event_ctx *ev, price_lines *l);
+void price_lines_free(price_lines *l);
+
 /* Find the user for this event (SPEC 4 order): object metadata.user_id,
  * client_reference_id, then `extra_meta` objects' metadata.user_id (the
  * subscription's or the invoice parent's); else the stored customer or

@@ -15,6 +15,8 @@ static const struct {
     {"checkout.session.completed", checkout_completed},
     {"customer.subscription.created", subscription_changed},
     {"customer.subscription.deleted", subscription_changed},
+    {"customer.subscription.paused", subscription_changed},
+    {"customer.subscription.resumed", subscription_changed},
     {"customer.subscription.updated", subscription_changed},
     {"invoice.paid", invoice_paid},
     {"invoice.payment_failed", invoice_payment_failed},

@@ -5,7 +5,9 @@
  * of the non-negative subscription lines of P, in either API shape (before
  * 2025-03-31.basil: invoice.subscription, line.type/price; after:
  * invoice.parent.subscription_details, line.parent, pricing.price_details),
- * and hands them to ps_invoice_paid, which applies the period rule. */
+ * and hands them to the invoice_paid rule (sql/invoices.sql), which applies
+ * the period rule. A failed payment is recorded only: the status comes from
+ * the subscription's own events. */
 #include "event.h"
 #include "strbuf.h"
 
@@ -37,8 +39,9 @@ static bool is_subscription_line(jval line) {
     return proration && jstr(line, "subscription_item") != NULL;
 }
 
-/* P and the '{...}' array literal of the prices of P's non-negative lines. */
-static int period_and_prices(event_ctx *ev, jval inv, int64_t *period_end, strbuf *prices) {
+/* P, and the price and quantity of each of P's non-negative subscription
+ * lines (an upgrade's "unused time" line is negative). */
+static int period_and_prices(event_ctx *ev, jval inv, int64_t *period_end, price_lines *l) {
     jval lines = jget(inv, "lines.data"), line;
     bool found = false;
     for (line = jfirst(lines); jok(line); line = jnext(lines, line)) {
@@ -50,19 +53,17 @@ static int period_and_prices(event_ctx *ev, jval inv, int64_t *period_end, strbu
         }
     }
     if (!found) return -1;
-    strbuf_puts(prices, "{");
     for (line = jfirst(lines); jok(line); line = jnext(lines, line)) {
-        int64_t end, amount = 0;
+        int64_t end, amount = 0, quantity = 1;
         const char *price = line_price(line);
         jint(line, "amount", &amount);
+        jint(line, "quantity", &quantity);
         if (!is_subscription_line(line) || !jint(line, "period.end", &end) || end != *period_end ||
             amount < 0 || price == NULL)
             continue;
-        if (strpbrk(price, "\",{}\\ ")) return ev_fail(ev, "malformed price id"), -1;
-        strbuf_printf(prices, "%s%s", prices->len > 1 ? "," : "", price);
+        if (price_lines_add(ev, l, price, quantity) != 0) return -1;
     }
-    strbuf_puts(prices, "}");
-    return prices->oom ? -1 : 0;
+    return price_lines_close(ev, l);
 }
 
 static int resolve_invoice_user(event_ctx *ev, const char *customer, const char *sub) {
@@ -77,12 +78,12 @@ ev_outcome invoice_paid(event_ctx *ev) {
     const char *id = jstr(ev->object, "id"), *customer = jstr(ev->object, "customer");
     const char *sub = invoice_subscription(ev->object);
     int64_t period_end = 0;
-    strbuf prices;
+    price_lines l;
     if (id == NULL) return ev_fail(ev, "invoice without an id");
     if (sub == NULL) return ev_skip(ev, "invoice %s is not for a subscription", id);
-    strbuf_init(&prices);
+    price_lines_init(&l);
     ev_outcome out = EV_FAILED;
-    if (period_and_prices(ev, ev->object, &period_end, &prices) != 0) {
+    if (period_and_prices(ev, ev->object, &period_end, &l) != 0) {
         if (ev->error[0] == '\0') out = ev_skip(ev, "invoice %s has no subscription line", id);
         goto done;
     }
@@ -91,11 +92,12 @@ ev_outcome invoice_paid(event_ctx *ev) {
     in.customer = customer;
     in.subscription = sub;
     in.invoice = id;
-    in.prices = prices.buf;
+    in.prices = l.prices.buf;
+    in.quantities = l.quantities.buf;
     in.period_end = period_end;
     out = ev_apply(ev, "invoice_paid", &in);
 done:
-    strbuf_free(&prices);
+    price_lines_free(&l);
     return out;
 }
 
@@ -108,5 +110,6 @@ ev_outcome invoice_payment_failed(event_ctx *ev) {
     ledger_row in = LEDGER_ROW_EMPTY;
     in.customer = customer;
     in.subscription = sub;
-    return ev_apply(ev, "subscription_past_due", &in);
+    in.invoice = id;
+    return ev_apply(ev, "invoice_payment_failed", &in);
 }

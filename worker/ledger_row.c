@@ -40,6 +40,8 @@ static const struct {
     {"amount", F_INT, offsetof(ledger_row, amount)},
     {"amount_refunded", F_INT, offsetof(ledger_row, amount_refunded)},
     {"pays_invoice", F_BOOL, offsetof(ledger_row, pays_invoice)},
+    {"quantities", F_TEXT, offsetof(ledger_row, quantities)},
+    {"trial_end", F_INT, offsetof(ledger_row, trial_end)},
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 

@@ -54,14 +54,14 @@ CREATE TYPE paystream.batch_event AS (
     subscription         text,
     -- a subscription's state (subscription_state)
     sub_status           text,
-    price                text,    -- the plan's price, or a pack's price
+    price                text,    -- a pack's price (pack_paid, pack_failed)
     period_start         bigint,
     period_end           bigint,  -- also an invoice's period (invoice_paid)
     cancel_at_period_end boolean,
     sub_created          bigint,
     -- a paid invoice (invoice_paid)
     invoice              text,
-    prices               text[],
+    prices               text[],  -- also a subscription's item prices
     -- a credit-pack checkout (pack_paid, pack_failed)
     session              text,
     pack_id              text,

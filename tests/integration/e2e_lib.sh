@@ -223,7 +223,8 @@ expected_statuses() {
 import json, sys
 handled = {"checkout.session.completed", "checkout.session.async_payment_succeeded",
            "checkout.session.async_payment_failed", "customer.subscription.created",
-           "customer.subscription.updated", "customer.subscription.deleted", "invoice.paid",
+           "customer.subscription.updated", "customer.subscription.deleted",
+           "customer.subscription.paused", "customer.subscription.resumed", "invoice.paid",
            "invoice.payment_succeeded", "invoice.payment_failed", "charge.refunded"}
 seen = {}
 for line in open(sys.argv[1]):

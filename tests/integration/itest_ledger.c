@@ -382,7 +382,8 @@ static void test_ledger_append_only(void **state) {
 static void test_role_privileges(void **state) {
     (void)state;
     static const char *const app_api =
-        "{check_credits,deduct_credits,get_credit_balance,get_credit_history,grant_credits}";
+        "{check_credits,deduct_credits,get_credit_balance,get_credit_history,get_subscription,"
+        "grant_credits}";
     static const char *const roles[] = {"paystream_app", "paystream_worker", LEDGER_APP_ROLE,
                                         LEDGER_WORKER_ROLE};
     for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
@@ -435,7 +436,7 @@ static void test_role_privileges(void **state) {
     pg_result_free(tables);
     db_must_fail(ledger_app, "42501",
                  "SELECT paystream.ps_invoice_paid(gen_random_uuid(), 'sub_x', 'cus_x', 'in_x',"
-                 " ARRAY[$1], 1, 'evt_x')",
+                 " ARRAY[$1], NULL, 1, 'evt_x')",
                  1, PRICE_BASIC);
     db_must_fail(ledger_app, "42501", "SELECT paystream.ps_resolve_user('cus_x', NULL)", 0);
     db_must_fail(ledger_worker, "42501",
@@ -462,7 +463,7 @@ static void test_security_definer_search_path(void **state) {
                              "SELECT count(*) FROM pg_proc WHERE pronamespace ="
                              " 'paystream'::regnamespace AND (proname LIKE 'ps\\_%' OR proname IN"
                              " ('check_credits', 'deduct_credits', 'grant_credits',"
-                             " 'get_credit_balance', 'get_credit_history'))",
+                             " 'get_credit_balance', 'get_credit_history', 'get_subscription'))",
                              0));
     for (int i = 0; i < pg_nrows(r); i++) {
         const char *fn = pg_value(r, i, 0), *sp = pg_value(r, i, 1);
@@ -477,7 +478,8 @@ static void test_security_definer_search_path(void **state) {
                              "SELECT count(*) FROM pg_proc WHERE pronamespace ="
                              " 'paystream'::regnamespace AND NOT prosecdef AND (proname LIKE"
                              " 'ps\\_%' OR proname IN ('check_credits', 'deduct_credits',"
-                             " 'grant_credits', 'get_credit_balance', 'get_credit_history'))",
+                             " 'grant_credits', 'get_credit_balance', 'get_credit_history',"
+                             " 'get_subscription'))",
                              0),
                      0);
 }

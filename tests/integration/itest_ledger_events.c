@@ -63,8 +63,8 @@ static void ev_state(event *e, const char *user, const char *sub, const char *cu
     snprintf(n[2], sizeof(n[2]), "%ld", sub_created);
     snprintf(n[3], sizeof(n[3]), "%ld", created);
     ev_set(e, status,
-           "SELECT paystream.ps_subscription_state($1, $2, $3, $4, $5, $6::bigint, $7::bigint,"
-           " $8::boolean, $9::bigint, $10::bigint, $11)",
+           "SELECT paystream.ps_subscription_state($1, $2, $3, $4, ARRAY[$5], NULL, $6::bigint,"
+           " $7::bigint, $8::boolean, NULL, $9::bigint, $10::bigint, $11)",
            11, user, sub, cus, status, price, n[0], n[1], "false", n[2], n[3], evt);
 }
 
@@ -73,8 +73,8 @@ static void ev_invoice(event *e, const char *user, const char *sub, const char *
     char end[24];
     snprintf(end, sizeof(end), "%ld", period_end);
     ev_set(e, invoice,
-           "SELECT paystream.ps_invoice_paid($1, $2, $3, $4, $5::text[], $6::bigint, $7)", 7, user,
-           sub, cus, invoice, prices, end, evt);
+           "SELECT paystream.ps_invoice_paid($1, $2, $3, $4, $5::text[], NULL, $6::bigint, $7)", 7,
+           user, sub, cus, invoice, prices, end, evt);
 }
 
 static void ev_past_due(event *e, const char *user, const char *sub, const char *cus, long created,
@@ -82,8 +82,8 @@ static void ev_past_due(event *e, const char *user, const char *sub, const char 
     char n[24];
     snprintf(n, sizeof(n), "%ld", created);
     ev_set(e, "payment_failed",
-           "SELECT paystream.ps_subscription_past_due($1, $2, $3, $4::bigint, $5)", 5, user, sub,
-           cus, n, evt);
+           "SELECT paystream.ps_invoice_payment_failed($1, $2, $3, 'in_failed_' || $4::bigint, $5)",
+           5, user, sub, cus, n, evt);
 }
 
 static void ev_pack(event *e, const char *user, const char *session, const char *pack,
@@ -126,9 +126,8 @@ static void ev_expect(const event *e, const char *want) {
     ps_free(got);
 }
 
-#define BASIC        "{" PRICE_BASIC "}"
-#define PRO          "{" PRICE_PRO "}"
-#define BASIC_TO_PRO "{" PRICE_BASIC "," PRICE_PRO "}"
+#define BASIC "{" PRICE_BASIC "}"
+#define PRO   "{" PRICE_PRO "}"
 
 /* SPEC 4's period rule: a new period expires the leftover and grants; the same
  * period tops up on an upgrade; an older period, a repeated invoice or a final
@@ -139,6 +138,13 @@ static void test_period_rule(void **state) {
     event e;
     db_uuid(u, 20, 1);
     db_uuid(v, 20, 101);
+    /* an invoice waits for its subscription's state: is its period a trial? */
+    ev_invoice(&e, u, "sub_w1", "cus_w1", "in_w1_1", BASIC, P1, "evt_w1_paid");
+    char *early = NULL;
+    assert_int_equal(ev_apply(&e, &early), -1);
+    assert_string_equal(pg_sqlstate(ledger_worker), "55000");
+    ev_state(&e, u, "sub_w1", "cus_w1", "active", PRICE_BASIC, T0, P1, T0, T0 + 1, "evt_w1_state");
+    ev_expect(&e, "status active");
     ev_invoice(&e, u, "sub_w1", "cus_w1", "in_w1_1", BASIC, P1, "evt_w1_paid");
     ev_expect(&e, "granted 100");
     assert_balance(u, 100, 0);
@@ -148,8 +154,8 @@ static void test_period_rule(void **state) {
     ev_expect(&e, "nothing");
     assert_balance(u, 100, 0);
     assert_true(ledger_deduct(u, v, "30"));
-    /* upgrade in the same period: the proration invoice names both prices */
-    ev_invoice(&e, u, "sub_w1", "cus_w1", "in_w1_2", BASIC_TO_PRO, P1, "evt_w1_up");
+    /* upgrade in the same period: the proration invoice's non-negative line is the new plan */
+    ev_invoice(&e, u, "sub_w1", "cus_w1", "in_w1_2", PRO, P1, "evt_w1_up");
     ev_expect(&e, "upgraded by 400");
     assert_balance(u, 470, 0);
     assert_account(u, "credits_total::text", "500");
@@ -181,9 +187,8 @@ static void test_period_rule(void **state) {
     ev_invoice(&e, u, "sub_w1", "cus_w1", "in_w1_6", PRO, P3, "evt_w1_after");
     ev_expect(&e, "nothing");
     assert_balance(u, 0, 100);
-    /* an unknown price fails, naming it, and grants nothing */
-    ev_invoice(&e, u, "sub_w1", "cus_w1", "in_w1_7", "{" PRICE_PRO ",price_1NoSuchPrice}", P3,
-               "evt_w1_unknown");
+    /* an invoice with no plan price at all fails, naming its prices, and grants nothing */
+    ev_invoice(&e, u, "sub_w1", "cus_w1", "in_w1_7", "{price_1NoSuchPrice}", P3, "evt_w1_unknown");
     char *out = NULL;
     assert_int_equal(ev_apply(&e, &out), -1);
     assert_string_equal(pg_sqlstate(ledger_worker), "P0002");
@@ -205,7 +210,7 @@ static void test_state_ordering(void **state) {
     ev_state(&e, u, "sub_w2", "cus_w2", "past_due", PRICE_BASIC, T0, P1, T0, T0 + 50, "evt_w2_2");
     ev_expect(&e, "ignored");
     ev_past_due(&e, u, "sub_w2", "cus_w2", T0 + 60, "evt_w2_3");
-    ev_expect(&e, "ignored");
+    ev_expect(&e, "recorded");
     assert_account(u, "status || ' ' || plan", "active basic");
     ev_state(&e, u, "sub_w2", "cus_w2", "active", PRICE_PRO, T0, P1, T0, T0 + 200, "evt_w2_4");
     ev_expect(&e, "status active");
@@ -245,7 +250,7 @@ static void test_state_ordering(void **state) {
     ev_state(&e, u, "sub_w2", "cus_w2", "active", PRICE_PRO, T0, P1, T0, T0 + 99999, "evt_w2_8");
     ev_expect(&e, "ignored");
     ev_past_due(&e, u, "sub_w2", "cus_w2", T0 + 99999, "evt_w2_9");
-    ev_expect(&e, "ignored");
+    ev_expect(&e, "recorded");
     assert_account(u, "status", "canceled");
     assert_int_equal(db_long(ledger_su,
                              "SELECT count(*) FROM paystream.credit_transactions WHERE user_id = $1"
@@ -376,9 +381,9 @@ static int oi_events(event *ev, int scenario, int k, char *user) {
     ev_state(&ev[n++], user, sub, cus, "active", PRICE_BASIC, T0, P1, T0, T0, evt[1]);
     ev_past_due(&ev[n++], user, sub, cus, T0 + 1800, evt[2]);
     ev_state(&ev[n++], user, sub, cus, "active", PRICE_PRO, T0, P1, T0, T0 + 3600, evt[3]);
-    ev_invoice(&ev[n++], user, sub, cus, inv[0], BASIC, P1, evt[4]);        /* invoice.paid */
-    ev_invoice(&ev[n++], user, sub, cus, inv[0], BASIC, P1, evt[5]);        /* ...succeeded */
-    ev_invoice(&ev[n++], user, sub, cus, inv[1], BASIC_TO_PRO, P1, evt[6]); /* upgrade */
+    ev_invoice(&ev[n++], user, sub, cus, inv[0], BASIC, P1, evt[4]); /* invoice.paid */
+    ev_invoice(&ev[n++], user, sub, cus, inv[0], BASIC, P1, evt[5]); /* ...succeeded */
+    ev_invoice(&ev[n++], user, sub, cus, inv[1], PRO, P1, evt[6]);   /* upgrade's new line */
     ev_state(&ev[n++], user, sub, cus, "active", PRICE_PRO, P1, P2, T0, P1 + 5, evt[7]);
     ev_invoice(&ev[n++], user, sub, cus, inv[2], PRO, P2, evt[8]); /* renewal */
     ev_pack(&ev[n++], user, cs, "credits_100", NULL, pi, cus, evt[9]);

@@ -151,7 +151,8 @@ post "$E2E_DIR/part1.jsonl"
 wait_drain "$FIRST" 120
 # the app spends credits before the backup: these deductions are in the dump
 spent=0
-for u in $(sql "SELECT user_id FROM paystream.subscriptions WHERE credits_remaining + overage_credits >= 10 ORDER BY user_id LIMIT 4"); do
+# (spendable credits: a subscription still incomplete keeps its credits unspent, SPEC 4)
+for u in $(sql "SELECT user_id FROM paystream.subscriptions WHERE paystream.check_credits(user_id, 10) ORDER BY user_id LIMIT 4"); do
     [ "$(deduct "$u" "$(printf '00000000-0000-4000-8000-%012d' "$spent")" 7)" = t ] && spent=$((spent + 1))
 done
 check "the app spent credits of 4 users before the backup" 4 "$spent"

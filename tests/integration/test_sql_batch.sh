@@ -64,7 +64,7 @@ status_of() { sql "SELECT coalesce((SELECT status FROM paystream.webhook_events 
 PACK_U1=$(row pack_paid evt_b1 user_id="$U1" session=cs_b1 pack_id=pack50 payment_intent=pi_b1 customer=cus_b1)
 REFUND_U1=$(row charge_refunded evt_b2 charge=ch_b2 payment_intent=pi_b1 amount=1000 amount_refunded=500 pays_invoice=false)
 BAD_PRICE=$(row subscription_state evt_b3 user_id="$U1" subscription=sub_b3 customer=cus_b1 sub_status=active \
-    price=price_nope period_start=1 period_end=2 cancel_at_period_end=false sub_created=1 created=1)
+    'prices=["price_nope"]' period_start=1 period_end=2 cancel_at_period_end=false sub_created=1 created=1)
 PACK_U2=$(row pack_paid evt_b4 user_id="$U2" session=cs_b4 price="$PRICE" payment_intent=pi_b4 customer=cus_b4)
 PACK_BY_MAPPING=$(row pack_paid evt_b5 customer=cus_b4 session=cs_b5 pack_id=pack50 payment_intent=pi_b5)
 NOBODY=$(row pack_paid evt_b6 customer=cus_nobody subscription=sub_nobody session=cs_b6 pack_id=pack50 payment_intent=pi_b6)
@@ -134,7 +134,7 @@ BASIC=price_1PgafmB7WZ01zgkWBasicMo
 PRO=price_1PgafmB7WZ01zgkWProMonth
 state() { # state EVENT SUB STATUS PRICE PERIOD_END SUB_CREATED EVENT_CREATED
     row subscription_state "$1" user_id="$U4" subscription="$2" customer=cus_i sub_status="$3" \
-        price="$4" period_start=1000 period_end="$5" cancel_at_period_end=false sub_created="$6" created="$7"
+        "prices=[\"$4\"]" period_start=1000 period_end="$5" cancel_at_period_end=false sub_created="$6" created="$7"
 }
 paid() { row invoice_paid "$1" user_id="$U4" subscription="$2" customer=cus_i invoice="$3" "prices=[\"$4\"]" period_end="$5"; }
 ledger_u4() {
@@ -163,7 +163,7 @@ check "an invoice's second event finds it granted without waiting for the busy a
     "$(echo "$out" | paste -sd'|')"
 out=$(call "$(state evt_i6 sub_j active "$BASIC" 4000 1900 1950)" "$(paid evt_i7 sub_i in_3 "$PRO" 3000)")
 check "once replaced, the subscription's granted invoice is skipped as before" \
-    "1 | applied | $U4 | status active|2 | skipped | $U4 | skipped: subscription sub_i was replaced by sub_j: invoice in_3 grants nothing" \
+    "1 | applied | $U4 | status active|2 | skipped | $U4 | skipped: subscription sub_i was replaced by sub_j: invoice in_3 grants nothing (its record: nothing: period already granted)" \
     "$(echo "$out" | paste -sd'|')"
 check "and the ledger holds one grant per invoice" "in_1 1|in_2 1|in_3 1" \
     "$(sql "SELECT string_agg(reference || ' ' || n, '|' ORDER BY reference) FROM (

@@ -1,0 +1,53 @@
+// post_events.js - sign each event of a JSON-lines file with the official
+// stripe package (stripe.webhooks.generateTestHeaderString, exactly the header
+// Stripe sends) and POST it to paystream-ingest, in the file's order, as
+// Stripe would: a 5xx or a lost connection is retried, anything but 200 after
+// that fails the run.
+//   node post_events.js URL SECRET FILE      (lines: {"id", "type", "body", ...})
+'use strict';
+const fs = require('fs');
+const http = require('http');
+const Stripe = require('stripe');
+
+const [url, secret, file] = process.argv.slice(2);
+if (!url || !secret || !file) {
+  console.error('usage: node post_events.js URL SECRET FILE');
+  process.exit(2);
+}
+const stripe = new Stripe('sk_test_paystream_unused');
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+function post(body) {
+  const header = stripe.webhooks.generateTestHeaderString({ payload: body, secret });
+  return new Promise((resolve) => {
+    const req = http.request(url, {
+      method: 'POST', agent,
+      headers: { 'Content-Type': 'application/json; charset=utf-8', 'Stripe-Signature': header,
+                 'User-Agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)' },
+    }, (res) => {
+      let text = '';
+      res.on('data', (c) => { text += c; });
+      res.on('end', () => resolve({ status: res.statusCode, text }));
+    });
+    req.on('error', (e) => resolve({ status: 0, text: String(e) }));
+    req.end(body);
+  });
+}
+
+async function main() {
+  const events = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim())
+    .map((l) => JSON.parse(l));
+  for (const ev of events) {
+    for (let attempt = 0; ; attempt++) {
+      const r = await post(ev.body);
+      if (r.status === 200) break;
+      if (![0, 502, 503, 504].includes(r.status) || attempt === 30) {
+        console.error(`post_events: POST ${ev.id} (${ev.type}) -> ${r.status} ${r.text.trim()}`);
+        process.exit(1);
+      }
+      await new Promise((ok) => setTimeout(ok, Math.min(2000, 100 * 2 ** attempt)));
+    }
+  }
+  agent.destroy();
+}
+main();
