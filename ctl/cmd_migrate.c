@@ -216,8 +216,8 @@ int cmd_migrate(const ps_config *cfg, int argc, char **argv) {
         ctl_fail(1, "migrate", "commit: %s", pg_errstr(m.c));
         goto done;
     }
-    printf("schema up to date (%d applied, %d total); code: %d of %d files updated\n",
-           m.migrations, migrations.n, m.code, code.n);
+    printf("schema up to date (%d applied, %d total); code: %d of %d files updated\n", m.migrations,
+           migrations.n, m.code, code.n);
     rc = 0;
 done:
     pg_close(m.c);

@@ -31,6 +31,7 @@
 #define MAX_ITEMS  256
 #define TRIES      3
 #define TIMEOUT_MS 10000
+#define TRIG_SEATS 5
 
 typedef struct trig_args {
     const char *scenario, *url, *user, *secret, *api_version, *plans, *plan, *pack;
@@ -69,6 +70,18 @@ static int sc_refund(trig_ctx *c, const trig_catalog *k, int p) {
 static int sc_cancel(trig_ctx *c, const trig_catalog *k, int p) {
     return trig_cancel(c, p ? p : 2, k->chosen_plan ? k->chosen_plan : k->plan2);
 }
+static int sc_seats(trig_ctx *c, const trig_catalog *k, int p) {
+    return trig_seats(c, p ? p : 1, k->chosen_plan ? k->chosen_plan : k->plan1, TRIG_SEATS);
+}
+static int sc_trial(trig_ctx *c, const trig_catalog *k, int p) {
+    return trig_trial(c, p ? p : 1, k->chosen_plan ? k->chosen_plan : k->plan1);
+}
+static int sc_pause(trig_ctx *c, const trig_catalog *k, int p) {
+    return trig_pause(c, p ? p : 2, k->chosen_plan ? k->chosen_plan : k->plan1);
+}
+static int sc_second_subscription(trig_ctx *c, const trig_catalog *k, int p) {
+    return trig_second_subscription(c, p ? p : 2, k->chosen_plan ? k->chosen_plan : k->plan2);
+}
 /* All of them for one user, in this order; the pack is bought in period N,
  * renewed, upgraded and cancelled in N + 1. */
 static int sc_lifecycle(trig_ctx *c, const trig_catalog *k, int p) {
@@ -96,6 +109,13 @@ static const struct {
     {"cancel", sc_cancel, "customer.subscription.deleted (period 2; --plan, default plan 2)"},
     {"lifecycle", sc_lifecycle,
      "all of the above, in this order, for one user (--period N: periods N and N+1)"},
+    {"seats", sc_seats, "a subscription of 5 seats of --plan (default plan 1), paid (period 1)"},
+    {"trial", sc_trial,
+     "a subscription trialing through period 1, its $0 invoice (--plan, default plan 1)"},
+    {"pause", sc_pause, "customer.subscription.paused (period 2; --plan, default plan 1)"},
+    {"second-subscription", sc_second_subscription,
+     "a second subscription (--plan, default plan 2) whose payment fails: incomplete, "
+     "incomplete_expired (period 2)"},
 };
 #define N_SCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -148,7 +168,7 @@ static void print_help(void) {
            "running paystream-ingest, like `stripe trigger`. Scenarios:\n",
            USAGE);
     for (size_t i = 0; i < N_SCENARIOS; i++)
-        printf("  %-13s %s\n", scenarios[i].name, scenarios[i].help);
+        printf("  %-19s %s\n", scenarios[i].name, scenarios[i].help);
     printf("  (plan 1, plan 2, the pack: the first two plans and the first pack of --plans)\n");
     printf("\n"
            "  --url URL          ingest's webhook URL, http:// only (e.g.\n"
@@ -343,7 +363,7 @@ int cmd_trigger(const ps_config *cfg, int argc, char **argv) {
     if (si == N_SCENARIOS)
         return ctl_fail(EXIT_USAGE, CMD,
                         "unknown scenario '%s' (subscription, credit-pack, renewal, upgrade, "
-                        "refund, cancel, lifecycle)",
+                        "refund, cancel, lifecycle, seats, trial, pause, second-subscription)",
                         a.scenario);
     if (a.url == NULL) return ctl_fail(EXIT_USAGE, CMD, "--url is required; %s", USAGE);
     if (trig_url_parse(a.url, &url, err, sizeof(err)) != 0)

@@ -71,6 +71,12 @@ int trig_renewal(trig_ctx *c, int period, const trig_item *plan);
 int trig_upgrade(trig_ctx *c, int period, const trig_item *from, const trig_item *to);
 int trig_refund(trig_ctx *c, int period, const trig_item *pack);
 int trig_cancel(trig_ctx *c, int period, const trig_item *plan);
+/* Billing cases: n seats of a plan; a trial (its $0 invoice); a pause; a
+ * second subscription whose first payment fails and which expires. */
+int trig_seats(trig_ctx *c, int period, const trig_item *plan, long seats);
+int trig_trial(trig_ctx *c, int period, const trig_item *plan);
+int trig_pause(trig_ctx *c, int period, const trig_item *plan);
+int trig_second_subscription(trig_ctx *c, int period, const trig_item *plan);
 
 /* -------------------------------------------------------------------- http */
 

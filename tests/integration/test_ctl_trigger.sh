@@ -3,7 +3,8 @@
 # deploy/plans.example loaded. The balances are worked out here from the plans
 # file by the rules of SPEC section 4: `lifecycle` in both API shapes, then
 # each single scenario in sequence for another user (separate runs must refer
-# to the same customer, subscription and pack). Then the usage errors (exit 2,
+# to the same customer, subscription and pack), then the billing scenarios (seats,
+# trial, second-subscription, pause) each for a user of its own. Then the usage errors (exit 2,
 # one line) and an unreachable URL (exit 1).
 . "$(dirname "$0")/e2e_lib.sh"
 
@@ -117,6 +118,28 @@ check "every event sent is recorded once, none failed" \
         -c "\\copy ids FROM '$E2E_DIR/ids.txt'" \
         -c "SELECT count(w.event_id) || ' ' || count(*) FILTER (WHERE w.status NOT IN ('applied', 'skipped')) FROM ids JOIN paystream.webhook_events w ON w.event_id = ids.id")"
 check "nothing dead-lettered" 0 "$(rcli XLEN "$STREAM:dead")"
+reconcile_clean
+
+# ---------------------------------------------------------------------------
+# the billing scenarios, each for a user of its own
+U=7419e000-0000-4000-8000-000000000010
+trig seats --user "$U"
+bal "$U" "seats (5 seats of the first plan)" $((5 * C1)) 0
+sub_row "$U" "seats" active "$PLAN1" $((5 * C1))
+U=7419e000-0000-4000-8000-000000000011
+trig trial --user "$U"
+bal "$U" "trial (the plan's trial credits, none set: not its allowance)" 0 0
+sub_row "$U" "trial" trialing "$PLAN1" 0
+U=7419e000-0000-4000-8000-000000000012
+trig subscription --user "$U"
+trig second-subscription --user "$U"
+bal "$U" "second-subscription (it never went live: the first keeps its credits)" "$C1" 0
+check "second-subscription: get_subscription is still the first" "$PLAN1 active" \
+    "$(sql "SELECT plan || ' ' || status FROM paystream.get_subscription('$U')")"
+trig pause --user "$U"
+check "pause: paused, the credits kept but not spendable" "paused $C1 f" \
+    "$(sql "SELECT s.status || ' ' || s.plan_credits FROM (SELECT status, (SELECT subscription_credits FROM paystream.get_credit_balance('$U')) AS plan_credits FROM paystream.get_subscription('$U')) s") $(sql "SELECT paystream.check_credits('$U', 1)")"
+check "billing scenarios: nothing dead-lettered" 0 "$(rcli XLEN "$STREAM:dead")"
 reconcile_clean
 
 # ---------------------------------------------------------------------------
