@@ -8,7 +8,7 @@
 # refuse it). One worker with one consumer, so that a blocked queue would show.
 . "$(dirname "$0")/e2e_lib.sh"
 
-ATTEMPTS=4
+ATTEMPTS=6 # the poison lives about 3 s (backoff 0.1, 0.2, ... 1.6 s): time for the good events
 BASIC=$(plan_credits basic)
 PACK=$(plan_credits pack50)
 
@@ -24,6 +24,11 @@ EV_PACK=$(id_of unknown_pack)
 EV_USER=$(id_of no_user)
 EV_JSON=evt_1E2eMalformedJsonOnStream
 
+# the good events are made now, so that they follow the poison at once
+U=c0ffee00-0000-4000-8000-000000000003
+G=$E2E_DIR/good.jsonl
+gen lifecycle --seed poison-good --user "$U" >"$G"
+
 # poison first: posted, and malformed JSON added straight to the stream
 post "$P"
 rcli XADD "$STREAM" '*' id "$EV_JSON" type invoice.paid \
@@ -32,9 +37,6 @@ rcli XADD "$STREAM" '*' id "$EV_JSON" type invoice.paid \
 MISSING_ID=$(rcli XADD "$STREAM" '*' type charge.refunded body 'not json at all' received "$(date +%s000)")
 
 # then good events for a good user
-U=c0ffee00-0000-4000-8000-000000000003
-G=$E2E_DIR/good.jsonl
-gen lifecycle --seed poison-good --user "$U" >"$G"
 post "$G" signup,pack
 good=$(grep -cE '"phase": "(signup|pack)"' "$G")
 wait_drain $((good + 5)) 90
