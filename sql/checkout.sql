@@ -14,12 +14,12 @@ DECLARE
     v paystream.subscriptions;
 BEGIN
     PERFORM paystream._customer_link(p_customer, p_user_id, p_event_id);
-    PERFORM paystream._account_lock(p_user_id);
+    v := paystream._account_lock(p_user_id);
     IF p_sub IS NULL THEN
         RETURN 'customer linked';
     END IF;
-    PERFORM paystream._sub_record(p_user_id, p_sub, NULL, p_event_id);
-    v := paystream._sub_sync(p_user_id, p_customer, p_event_id);
+    PERFORM paystream._sub_record(v, p_sub, NULL, p_event_id);
+    v := paystream._sub_sync(p_user_id, p_sub, p_customer, p_event_id);
     IF v.stripe_subscription_id <> p_sub THEN
         RETURN 'customer linked; subscription ' || p_sub || ' recorded (the current one is '
                || v.stripe_subscription_id || ' until its own events say otherwise)';

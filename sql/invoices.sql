@@ -48,7 +48,7 @@ BEGIN
     x := paystream._plan_lines(p_prices, p_quantities, true);
     PERFORM paystream._customer_link(p_customer, p_user_id, p_event_id);
     v := paystream._account_lock(p_user_id);
-    h := paystream._sub_record(p_user_id, p_sub, NULL, p_event_id);
+    h := paystream._sub_record(v, p_sub, NULL, p_event_id);
     IF h.state_created IS NULL THEN
         RAISE EXCEPTION 'invoice %: waiting for subscription %''s customer.subscription event (whether the period is a trial is not known yet)',
             p_invoice, p_sub USING ERRCODE = 'object_not_in_prerequisite_state';
@@ -60,10 +60,7 @@ BEGIN
     IF paystream._status_final(h.status) THEN
         v_note := 'nothing: subscription ' || h.status;
     ELSIF h.credit_period_end IS NULL OR p_period_end > h.credit_period_end THEN
-        PERFORM paystream._sub_credits(v, h,
-                                       -(CASE WHEN v.stripe_subscription_id = p_sub
-                                              THEN v.credits_remaining ELSE h.credits_held END),
-                                       v_x, 'subscription_grant', p_invoice, p_event_id,
+        PERFORM paystream._sub_credits(v, h, -h.credits_held, v_x, 'subscription_grant', p_invoice, p_event_id,
                                        'plan ' || x.plan || CASE WHEN h.trial_end = p_period_end
                                                                  THEN ' trial credits'
                                                                  ELSE ' period credits' END,

@@ -64,59 +64,77 @@ BEGIN
     END IF;
 END $$;
 
--- Remember p_sub for p_user_id (and its `created` when given): its record,
--- locked. A subscription never moves to another user silently.
-CREATE OR REPLACE FUNCTION paystream._sub_record(p_user_id uuid, p_sub text,
+-- Remember p_sub for p_user_id (and its `created` when given): its record.
+-- Its credit account (credit period, allowance, credits) is the user's row
+-- while it is the current subscription (v), else its record's own. A
+-- subscription never moves to another user silently. The caller holds the
+-- user's row lock, which serialises every change of the user's records.
+CREATE OR REPLACE FUNCTION paystream._sub_record(v paystream.subscriptions, p_sub text,
                                                  p_sub_created bigint, p_event_id text)
 RETURNS paystream.subscription_history
 LANGUAGE plpgsql AS $$
 DECLARE
     h paystream.subscription_history;
 BEGIN
-    INSERT INTO paystream.subscription_history AS s (stripe_subscription_id, user_id,
-                                                     subscription_created, event_id)
-    VALUES (p_sub, p_user_id, p_sub_created, p_event_id)
-    ON CONFLICT (stripe_subscription_id) DO UPDATE
-       SET subscription_created = coalesce(s.subscription_created, EXCLUDED.subscription_created)
-    RETURNING * INTO h;
-    IF h.user_id <> p_user_id THEN
+    SELECT * INTO h FROM paystream.subscription_history WHERE stripe_subscription_id = p_sub;
+    IF NOT FOUND THEN
+        INSERT INTO paystream.subscription_history (stripe_subscription_id, user_id,
+                                                    subscription_created, event_id)
+        VALUES (p_sub, v.user_id, p_sub_created, p_event_id)
+        ON CONFLICT (stripe_subscription_id) DO NOTHING;
+        SELECT * INTO h FROM paystream.subscription_history WHERE stripe_subscription_id = p_sub;
+    ELSIF h.subscription_created IS NULL AND p_sub_created IS NOT NULL
+          AND h.user_id = v.user_id THEN
+        UPDATE paystream.subscription_history SET subscription_created = p_sub_created
+         WHERE stripe_subscription_id = p_sub RETURNING * INTO h;
+    END IF;
+    IF h.user_id <> v.user_id THEN
         RAISE EXCEPTION 'subscription % belongs to user %, but this event names user %',
-            p_sub, h.user_id, p_user_id USING ERRCODE = 'unique_violation';
+            p_sub, h.user_id, v.user_id USING ERRCODE = 'unique_violation';
+    END IF;
+    IF v.stripe_subscription_id = p_sub THEN
+        h.credit_period_end := v.credit_period_end;
+        h.credits_total := v.credits_total;
+        h.credits_held := v.credits_remaining;
     END IF;
     RETURN h;
 END $$;
 
--- Make the user's row show its current subscription (the rule above): when
--- that is another one than the row shows, the old one's leftover expires
--- into its record and the new one's held credits come back; then the row
--- takes the current one's state (and p_customer, when given). The caller
--- holds the row lock.
-CREATE OR REPLACE FUNCTION paystream._sub_sync(p_user_id uuid, p_customer text,
+-- Make the user's row show its current subscription (the rule above), after
+-- the record of p_changed changed: when that is another one than the row
+-- shows, the old one's account (its leftover credits, a ledger row) goes to
+-- its record and the new one's comes back from its record (its held
+-- credits, a ledger row); the row takes the current one's state (and
+-- p_customer, when given). The caller holds the row lock.
+CREATE OR REPLACE FUNCTION paystream._sub_sync(p_user_id uuid, p_changed text, p_customer text,
                                                p_event_id text)
 RETURNS paystream.subscriptions
 LANGUAGE plpgsql AS $$
 DECLARE
     v paystream.subscriptions;
     c paystream.subscription_history;
+    v_switch boolean;
 BEGIN
     SELECT * INTO v FROM paystream.subscriptions WHERE user_id = p_user_id;
-    SELECT * INTO c FROM paystream.subscription_history h WHERE h.user_id = v.user_id
+    SELECT * INTO c FROM paystream.subscription_history h WHERE h.user_id = p_user_id
      ORDER BY (h.went_live AND NOT paystream._status_final(h.status)) DESC, h.went_live DESC,
               h.subscription_created DESC NULLS LAST, h.stripe_subscription_id DESC
      LIMIT 1;
-    IF NOT FOUND THEN
+    v_switch := v.stripe_subscription_id IS DISTINCT FROM c.stripe_subscription_id;
+    IF NOT FOUND OR NOT (v_switch OR c.stripe_subscription_id = p_changed) THEN
         RETURN v;
     END IF;
-    IF v.stripe_subscription_id IS DISTINCT FROM c.stripe_subscription_id THEN
-        IF v.stripe_subscription_id IS NOT NULL THEN
-            UPDATE paystream.subscription_history SET credits_held = v.credits_remaining
-             WHERE stripe_subscription_id = v.stripe_subscription_id;
-            PERFORM paystream._ledger_add(v.user_id, 'subscription', -v.credits_remaining,
-                                          'subscription_expire', v.stripe_subscription_id,
-                                          p_event_id,
-                                          'replaced by subscription ' || c.stripe_subscription_id);
-        END IF;
-        PERFORM paystream._ledger_add(v.user_id, 'subscription', c.credits_held,
+    IF v_switch AND v.stripe_subscription_id IS NOT NULL THEN
+        UPDATE paystream.subscription_history
+           SET credits_held = v.credits_remaining, credit_period_end = v.credit_period_end,
+               credits_total = v.credits_total
+         WHERE stripe_subscription_id = v.stripe_subscription_id;
+        PERFORM paystream._ledger_add(p_user_id, 'subscription', -v.credits_remaining,
+                                      'subscription_expire', v.stripe_subscription_id, p_event_id,
+                                      'replaced by subscription ' || c.stripe_subscription_id);
+    END IF;
+    IF v_switch THEN
+        PERFORM paystream._ledger_add(p_user_id, 'subscription', c.credits_held,
                                       'subscription_restore', c.stripe_subscription_id,
                                       p_event_id, 'subscription current again');
         UPDATE paystream.subscription_history SET credits_held = 0
@@ -128,17 +146,21 @@ BEGIN
            subscription_created = c.subscription_created, plan = c.plan, status = c.status,
            current_period_start = c.current_period_start,
            current_period_end = c.current_period_end,
-           cancel_at_period_end = c.cancel_at_period_end, credits_total = c.credits_total,
-           credit_period_end = c.credit_period_end, state_created = c.state_created,
-           state_rank = c.state_rank, state_event_id = c.state_event_id, updated_at = now()
-     WHERE user_id = v.user_id
+           cancel_at_period_end = c.cancel_at_period_end,
+           credits_total = CASE WHEN v_switch THEN c.credits_total ELSE credits_total END,
+           credit_period_end = CASE WHEN v_switch THEN c.credit_period_end
+                                    ELSE credit_period_end END,
+           state_created = c.state_created, state_rank = c.state_rank,
+           state_event_id = c.state_event_id, updated_at = now()
+     WHERE user_id = p_user_id
     RETURNING * INTO v;
     RETURN v;
 END $$;
 
--- Move the credits of subscription h's account by p_amount (a ledger row
--- when h is current, else only its record), and store its credit period
--- and allowance. The caller holds the row lock (v).
+-- Move the credits of subscription h's account by p_expire then p_grant,
+-- and store its credit period and allowance: on the balance (ledger rows)
+-- when h is current (v), in its record otherwise. The caller holds the row
+-- lock.
 CREATE OR REPLACE FUNCTION paystream._sub_credits(v paystream.subscriptions,
                                                   h paystream.subscription_history,
                                                   p_expire integer, p_grant integer,
@@ -148,14 +170,14 @@ CREATE OR REPLACE FUNCTION paystream._sub_credits(v paystream.subscriptions,
 RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE paystream.subscription_history
-       SET credit_period_end = p_period_end, credits_total = p_total,
-           credits_held = CASE WHEN v.stripe_subscription_id = h.stripe_subscription_id THEN 0
-                               ELSE credits_held + p_expire + p_grant END
-     WHERE stripe_subscription_id = h.stripe_subscription_id;
     IF v.stripe_subscription_id = h.stripe_subscription_id THEN
         PERFORM paystream._ledger_period(v.user_id, p_expire, p_grant, p_kind, p_reference,
                                          p_event_id, p_description, p_period_end, p_total);
+    ELSE
+        UPDATE paystream.subscription_history
+           SET credit_period_end = p_period_end, credits_total = p_total,
+               credits_held = credits_held + p_expire + p_grant
+         WHERE stripe_subscription_id = h.stripe_subscription_id;
     END IF;
 END $$;
 
@@ -205,7 +227,7 @@ BEGIN
       FROM paystream._plan_lines(p_prices, p_quantities, NOT v_final) l;
     PERFORM paystream._customer_link(p_customer, p_user_id, p_event_id);
     v := paystream._account_lock(p_user_id);
-    h := paystream._sub_record(p_user_id, p_sub, p_sub_created, p_event_id);
+    h := paystream._sub_record(v, p_sub, p_sub_created, p_event_id);
     IF paystream._status_final(h.status) THEN
         v_note := 'ignored: subscription already ' || h.status;
     ELSIF NOT v_final AND h.state_created IS NOT NULL
@@ -224,8 +246,8 @@ BEGIN
                trial_end = p_trial_end, state_created = p_event_created, state_rank = v_rank,
                state_event_id = p_event_id,
                credits_held = CASE WHEN v_final THEN 0 ELSE credits_held END, updated_at = now()
-         WHERE stripe_subscription_id = p_sub
-        RETURNING * INTO h;
+         WHERE stripe_subscription_id = p_sub;
+        h.status := p_status;
         IF v_final AND v.stripe_subscription_id = p_sub THEN
             PERFORM paystream._ledger_add(p_user_id, 'subscription', -v.credits_remaining,
                                           'subscription_expire', p_sub, p_event_id,
@@ -234,7 +256,7 @@ BEGIN
     END IF;
     IF p_status IN ('trialing', 'active') AND NOT h.went_live THEN
         UPDATE paystream.subscription_history SET went_live = true
-         WHERE stripe_subscription_id = p_sub RETURNING * INTO h;
+         WHERE stripe_subscription_id = p_sub;
     END IF;
     -- the upgrade rule, for any state, newest or not: the most credits the
     -- states showed for a period is kept (an invoice opening that period
@@ -249,7 +271,7 @@ BEGIN
                                       AND v_credits > h.shown_credits)) THEN
         UPDATE paystream.subscription_history
            SET shown_period_end = p_period_end, shown_credits = v_credits
-         WHERE stripe_subscription_id = p_sub RETURNING * INTO h;
+         WHERE stripe_subscription_id = p_sub;
     END IF;
     IF NOT paystream._status_final(h.status) AND h.credit_period_end = p_period_end
        AND v_credits > h.credits_total THEN
@@ -259,7 +281,7 @@ BEGIN
                                        v_credits);
         v_note := v_note || '; upgraded by ' || (v_credits - h.credits_total);
     END IF;
-    v := paystream._sub_sync(p_user_id, p_customer, p_event_id);
+    v := paystream._sub_sync(p_user_id, p_sub, p_customer, p_event_id);
     IF v.stripe_subscription_id <> p_sub THEN
         RETURN paystream._sub_replaced_note(p_sub, v.stripe_subscription_id) || ' (' || v_note
                || ')';
@@ -277,8 +299,7 @@ RETURNS text
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM paystream._customer_link(p_customer, p_user_id, p_event_id);
-    PERFORM paystream._account_lock(p_user_id);
-    PERFORM paystream._sub_record(p_user_id, p_sub, NULL, p_event_id);
+    PERFORM paystream._sub_record(paystream._account_lock(p_user_id), p_sub, NULL, p_event_id);
     RETURN format('recorded: payment of invoice %s failed (the status comes from subscription %s''s events)',
                   p_invoice, p_sub);
 END $$;
