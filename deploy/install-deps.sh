@@ -27,6 +27,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ -f tests/node/package-lock.json ] && [ ! -d tests/node/node_modules ]; then
+# the tests' npm packages, again whenever the lock file is newer than what is installed
+if [ -f tests/node/package-lock.json ] && { [ ! -f tests/node/node_modules/.package-lock.json ] ||
+    [ tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]; }; then
     npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 fi

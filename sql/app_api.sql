@@ -75,8 +75,9 @@ BEGIN
     RETURN true;
 END $$;
 
--- Operators' grants (promotions, support). With p_reference the grant happens
--- once per reference: a repeated call returns the balance and changes nothing.
+-- Operators' grants (promotions, support; paystream_operator only). With
+-- p_reference the grant happens once per user and reference: a repeated call
+-- returns the balance and changes nothing.
 CREATE OR REPLACE FUNCTION paystream.grant_credits(p_user_id uuid, p_credits integer, p_bucket text,
                                         p_description text, p_reference text DEFAULT NULL)
 RETURNS integer
@@ -94,7 +95,8 @@ BEGIN
     END IF;
     v := _account_lock(p_user_id);
     IF p_reference IS NOT NULL AND EXISTS (SELECT 1 FROM credit_transactions
-            WHERE kind = 'operator_grant' AND reference = p_reference) THEN
+            WHERE kind = 'operator_grant' AND reference = p_reference
+              AND user_id = p_user_id) THEN
         RETURN CASE p_bucket WHEN 'overage' THEN v.overage_credits ELSE v.credits_remaining END;
     END IF;
     RETURN _ledger_add(p_user_id, p_bucket, p_credits, 'operator_grant',
@@ -118,8 +120,11 @@ $$;
 
 GRANT EXECUTE ON FUNCTION
     paystream.check_credits(uuid, integer),
-    paystream.deduct_credits(uuid, uuid, integer, text),
-    paystream.grant_credits(uuid, integer, text, text, text),
+    paystream.deduct_credits(uuid, uuid, integer, text)
+TO paystream_app;
+GRANT EXECUTE ON FUNCTION
     paystream.get_credit_balance(uuid),
     paystream.get_credit_history(uuid, integer, bigint)
-TO paystream_app, paystream_worker;
+TO paystream_app, paystream_operator;
+GRANT EXECUTE ON FUNCTION paystream.grant_credits(uuid, integer, text, text, text)
+TO paystream_operator;

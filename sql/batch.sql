@@ -179,4 +179,5 @@ BEGIN
                                    v_statuses, v_users, v_notes);
 END $$;
 
-GRANT EXECUTE ON FUNCTION paystream.ps_apply_batch(paystream.batch_event[]) TO paystream_worker;
+GRANT EXECUTE ON FUNCTION paystream.ps_apply_batch(paystream.batch_event[])
+TO paystream_worker, paystream_operator;

@@ -29,4 +29,4 @@ END $$;
 
 GRANT EXECUTE ON FUNCTION
     paystream.ps_event_failed(text, text, boolean, text, bigint, text, text, integer, boolean)
-TO paystream_worker;
+TO paystream_worker, paystream_operator;

@@ -1,12 +1,21 @@
--- roles.sql: the least-privilege roles (SPEC §5), and no privilege for
--- PUBLIC. Applied first, so that no function is ever executable by PUBLIC;
--- each code file grants its own entry points below its functions.
--- paystream_worker may execute the worker's entry points (ps_*) and the app
--- API; paystream_app only the app API. Neither has any table privilege: all
--- writes go through SECURITY DEFINER functions, and nobody can rewrite the
--- ledger (sql/ledger.sql's triggers refuse it even to the owner). Both are
--- NOLOGIN group roles: grant them to your logins, e.g.
+-- roles.sql: the least-privilege roles (SPEC §5), the operators' table
+-- privileges, and nothing for PUBLIC. Applied first, so that no function is
+-- ever executable by PUBLIC; each code file grants its own functions below
+-- them. The roles are NOLOGIN groups: grant them to logins, one per program,
 --   CREATE ROLE app_login LOGIN PASSWORD '...' IN ROLE paystream_app;
+--  - paystream_worker: the worker's entry points (ps_*), nothing else;
+--  - paystream_app: the app's server side: check_credits, deduct_credits,
+--    get_credit_balance, get_credit_history, get_subscription;
+--  - paystream_operator: what paystreamctl needs without being a superuser:
+--    grant_credits, the balance and history reads, the worker's batch entry
+--    point (replay, dead retry), reading the tables (inspection, reconcile)
+--    and writing plans, their prices and credit packs (plans load);
+--  - paystream_user: safe for a browser-facing role (PostgREST's or
+--    Supabase's `authenticated`): only the my_* functions (sql/user_api.sql).
+-- No role has any other table privilege: every write goes through SECURITY
+-- DEFINER functions, and nobody can rewrite the ledger (sql/ledger.sql's
+-- triggers refuse it even to the owner). Code files only ever add grants: a
+-- privilege taken away comes with a migration that revokes it (as 012 does).
 
 DO $$
 BEGIN
@@ -15,6 +24,12 @@ BEGIN
     END IF;
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'paystream_app') THEN
         CREATE ROLE paystream_app NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'paystream_operator') THEN
+        CREATE ROLE paystream_operator NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'paystream_user') THEN
+        CREATE ROLE paystream_user NOLOGIN;
     END IF;
 END $$;
 
@@ -27,4 +42,13 @@ REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA paystream FROM PUBLIC;
 -- migrating role (a per-schema REVOKE cannot remove a global default)
 ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
 
-GRANT USAGE ON SCHEMA paystream TO paystream_worker, paystream_app;
+GRANT USAGE ON SCHEMA paystream TO paystream_worker, paystream_app, paystream_operator,
+                                   paystream_user;
+
+GRANT SELECT ON paystream.subscriptions, paystream.subscription_history,
+                paystream.credit_transactions, paystream.webhook_events, paystream.plans,
+                paystream.plan_prices, paystream.credit_packs, paystream.pack_purchases,
+                paystream.customers, paystream.credit_usages
+TO paystream_operator;
+GRANT INSERT, UPDATE ON paystream.plans, paystream.plan_prices, paystream.credit_packs
+TO paystream_operator;

@@ -350,7 +350,7 @@ BEGIN
                                              p_event_id);
 END $$;
 
-GRANT EXECUTE ON FUNCTION paystream.get_subscription(uuid) TO paystream_app, paystream_worker;
+GRANT EXECUTE ON FUNCTION paystream.get_subscription(uuid) TO paystream_app;
 GRANT EXECUTE ON FUNCTION
     paystream.ps_subscription_state(uuid, text, text, text, text[], integer[], bigint, bigint,
                                     boolean, bigint, bigint, bigint, text),

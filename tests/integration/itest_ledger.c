@@ -328,16 +328,16 @@ static void test_api_bad_inputs(void **state) {
     db_must_fail(ledger_app, "22P02", deduct_sql, 3, "not-a-uuid", v, "1");
 
     const char *grant_sql = "SELECT paystream.grant_credits($1, $2::int, $3, 'promo')";
+    assert_non_null(strstr(db_must_fail(ledger_operator, "22023", grant_sql, 3, user, "5", "gold"),
+                           "p_bucket"));
     assert_non_null(
-        strstr(db_must_fail(ledger_app, "22023", grant_sql, 3, user, "5", "gold"), "p_bucket"));
-    assert_non_null(
-        strstr(db_must_fail(ledger_app, "22023", grant_sql, 3, user, "5", NULL), "p_bucket"));
-    assert_non_null(
-        strstr(db_must_fail(ledger_app, "22023", grant_sql, 3, user, "0", "overage"), "p_credits"));
-    assert_non_null(strstr(db_must_fail(ledger_app, "22023", grant_sql, 3, user, "-1", "overage"),
-                           "p_credits"));
-    assert_non_null(
-        strstr(db_must_fail(ledger_app, "22004", grant_sql, 3, NULL, "5", "overage"), "required"));
+        strstr(db_must_fail(ledger_operator, "22023", grant_sql, 3, user, "5", NULL), "p_bucket"));
+    assert_non_null(strstr(
+        db_must_fail(ledger_operator, "22023", grant_sql, 3, user, "0", "overage"), "p_credits"));
+    assert_non_null(strstr(
+        db_must_fail(ledger_operator, "22023", grant_sql, 3, user, "-1", "overage"), "p_credits"));
+    assert_non_null(strstr(
+        db_must_fail(ledger_operator, "22004", grant_sql, 3, NULL, "5", "overage"), "required"));
 
     const char *check_sql = "SELECT paystream.check_credits($1, $2::int)";
     assert_non_null(
@@ -378,12 +378,12 @@ static void test_ledger_append_only(void **state) {
 }
 
 /* Neither role may touch a table directly; the app role may execute exactly
- * the app API, the worker role the app API and ps_*, nobody the internals. */
+ * the app API, the worker role exactly ps_*, nobody the internals (every
+ * role and function: test_roles.sh). */
 static void test_role_privileges(void **state) {
     (void)state;
     static const char *const app_api =
-        "{check_credits,deduct_credits,get_credit_balance,get_credit_history,get_subscription,"
-        "grant_credits}";
+        "{check_credits,deduct_credits,get_credit_balance,get_credit_history,get_subscription}";
     static const char *const roles[] = {"paystream_app", "paystream_worker", LEDGER_APP_ROLE,
                                         LEDGER_WORKER_ROLE};
     for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
@@ -404,8 +404,8 @@ static void test_role_privileges(void **state) {
         char *want = db_scalar(ledger_su,
                                "SELECT string_agg(p.proname, ',' ORDER BY p.proname) FROM pg_proc p"
                                " WHERE p.pronamespace = 'paystream'::regnamespace AND"
-                               " (p.proname = ANY ($1::text[]) OR ($2::bool AND p.proname LIKE"
-                               " 'ps\\_%'))",
+                               " (NOT $2::bool AND p.proname = ANY ($1::text[]) OR ($2::bool AND"
+                               " p.proname LIKE 'ps\\_%'))",
                                2, app_api, strstr(roles[i], "worker") ? "true" : "false");
         if (fns == NULL || strcmp(fns, want) != 0)
             fail_msg("%s may execute\n  [%s]\nbut should exactly\n  [%s]", roles[i], fns, want);
@@ -456,12 +456,13 @@ static void test_security_definer_search_path(void **state) {
                " 'paystream'::regnamespace AND p.prosecdef ORDER BY 1",
                0) != 0)
         fail_msg("%s", pg_errstr(ledger_su));
-    /* exactly the API and the ps_* functions are SECURITY DEFINER */
+    /* exactly the API, the ps_* and the my_* functions are SECURITY DEFINER */
     assert_true(pg_nrows(r) >= 15);
     assert_int_equal(pg_nrows(r),
                      db_long(ledger_su,
                              "SELECT count(*) FROM pg_proc WHERE pronamespace ="
-                             " 'paystream'::regnamespace AND (proname LIKE 'ps\\_%' OR proname IN"
+                             " 'paystream'::regnamespace AND (proname LIKE 'ps\\_%' OR proname LIKE"
+                             " 'my\\_%' OR proname IN"
                              " ('check_credits', 'deduct_credits', 'grant_credits',"
                              " 'get_credit_balance', 'get_credit_history', 'get_subscription'))",
                              0));
@@ -477,7 +478,8 @@ static void test_security_definer_search_path(void **state) {
     assert_int_equal(db_long(ledger_su,
                              "SELECT count(*) FROM pg_proc WHERE pronamespace ="
                              " 'paystream'::regnamespace AND NOT prosecdef AND (proname LIKE"
-                             " 'ps\\_%' OR proname IN ('check_credits', 'deduct_credits',"
+                             " 'ps\\_%' OR proname LIKE 'my\\_%' OR proname IN ('check_credits',"
+                             " 'deduct_credits',"
                              " 'grant_credits', 'get_credit_balance', 'get_credit_history',"
                              " 'get_subscription'))",
                              0),
@@ -573,25 +575,28 @@ static void test_grant_reference_once(void **state) {
     char user[37];
     db_uuid(user, 8, 1);
     const char *sql = "SELECT paystream.grant_credits($1, $2::int, $3, 'promo', $4)";
-    assert_int_equal(db_long(ledger_app, sql, 4, user, "50", "overage", "promo-2026-spring:u8"),
-                     50);
-    assert_int_equal(db_long(ledger_app, sql, 4, user, "50", "overage", "promo-2026-spring:u8"),
-                     50);
     assert_int_equal(
-        db_long(ledger_app, sql, 4, user, "70", "subscription", "promo-2026-spring:u8"), 0);
+        db_long(ledger_operator, sql, 4, user, "50", "overage", "promo-2026-spring:u8"), 50);
+    assert_int_equal(
+        db_long(ledger_operator, sql, 4, user, "50", "overage", "promo-2026-spring:u8"), 50);
+    assert_int_equal(
+        db_long(ledger_operator, sql, 4, user, "70", "subscription", "promo-2026-spring:u8"), 0);
     assert_balance(user, 0, 50);
     /* without a reference every call is a grant */
-    db_must(ledger_app, "SELECT paystream.grant_credits($1, 1, 'overage', 'support')", 1, user);
-    db_must(ledger_app, "SELECT paystream.grant_credits($1, 1, 'overage', 'support')", 1, user);
+    db_must(ledger_operator, "SELECT paystream.grant_credits($1, 1, 'overage', 'support')", 1,
+            user);
+    db_must(ledger_operator, "SELECT paystream.grant_credits($1, 1, 'overage', 'support')", 1,
+            user);
     assert_balance(user, 0, 52);
     /* A grants inside a transaction; B, same reference, waits and grants nothing */
-    db_must(ledger_app, "BEGIN", 0);
-    db_must(ledger_app, sql, 4, user, "10", "overage", "support-ticket-4411");
+    db_must(ledger_operator, "BEGIN", 0);
+    db_must(ledger_operator, sql, 4, user, "10", "overage", "support-ticket-4411");
     db_async b;
-    db_async_start(&b, NULL, LEDGER_APP_ROLE, sql, 4, user, "10", "overage", "support-ticket-4411");
-    db_wait_lock_waiters(ledger_su, LEDGER_APP_ROLE, 1);
+    db_async_start(&b, NULL, LEDGER_OPERATOR_ROLE, sql, 4, user, "10", "overage",
+                   "support-ticket-4411");
+    db_wait_lock_waiters(ledger_su, LEDGER_OPERATOR_ROLE, 1);
     assert_int_equal(atomic_load(&b.done), 0);
-    db_must(ledger_app, "COMMIT", 0);
+    db_must(ledger_operator, "COMMIT", 0);
     db_async_join(&b);
     assert_string_equal(b.value, "62");
     assert_balance(user, 0, 62);
@@ -601,6 +606,15 @@ static void test_grant_reference_once(void **state) {
                              0),
                      2);
     ledger_assert_consistent(user);
+    /* a reference is once per user: another user gets the same promotion, once */
+    char other[37];
+    db_uuid(other, 8, 2);
+    assert_int_equal(
+        db_long(ledger_operator, sql, 4, other, "50", "overage", "promo-2026-spring:u8"), 50);
+    assert_int_equal(
+        db_long(ledger_operator, sql, 4, other, "50", "overage", "promo-2026-spring:u8"), 50);
+    assert_balance(other, 0, 50);
+    assert_balance(user, 0, 62);
 }
 
 int main(void) {

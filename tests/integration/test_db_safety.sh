@@ -24,6 +24,7 @@ PACK=$(plan_credits pack50)
 REFUND_DUE=$((PACK * 500 / 1000))
 APP_URL=${PAYSTREAM_DATABASE_URL/postgres@/app_login@}
 WORKER_URL=${PAYSTREAM_DATABASE_URL/postgres@/worker_login@}
+OPERATOR_URL=${PAYSTREAM_DATABASE_URL/postgres@/operator_login@}
 USER_OK=00000000-0000-4000-8000-00000000d801
 USER_BAD=00000000-0000-4000-8000-00000000d802
 CANARY=00000000-0000-4000-8000-00000000d803
@@ -39,6 +40,7 @@ sql_state() {
 e2e_setup
 sql "CREATE ROLE app_login LOGIN IN ROLE paystream_app" >/dev/null
 sql "CREATE ROLE worker_login LOGIN IN ROLE paystream_worker" >/dev/null
+sql "CREATE ROLE operator_login LOGIN IN ROLE paystream_operator" >/dev/null
 sql "SELECT paystream.grant_credits('$CANARY', 77, 'overage', 'canary before the attack')" >/dev/null
 
 # ------------------------------------------------------------- the kit --
@@ -77,7 +79,8 @@ sql "CREATE SCHEMA shared AUTHORIZATION app_login; GRANT USAGE ON SCHEMA shared 
 kit shared | as_app -f - >/dev/null
 kit public | as_app -f - >/dev/null
 sql "ALTER ROLE app_login SET search_path = shared, public, paystream;
-     ALTER ROLE worker_login SET search_path = shared, public, paystream" >/dev/null
+     ALTER ROLE worker_login SET search_path = shared, public, paystream;
+     ALTER ROLE operator_login SET search_path = shared, public, paystream" >/dev/null
 check "the kit is in place: shared.now() and public.subscriptions raise HIJACKED" "HIJACKED HIJACKED" \
     "$(as_app -c 'SELECT shared.now()' 2>&1 | grep -o HIJACKED | head -n1) $(as_app -c 'SELECT * FROM public.subscriptions' 2>&1 | grep -o HIJACKED | head -n1)"
 check "and an unqualified call from the app's own session finds it" HIJACKED \
@@ -179,10 +182,16 @@ stop_worker "$W1"
 # ------------------------------------------- the app's own hijacking session --
 USER_APP=00000000-0000-4000-8000-00000000d804
 V1=00000000-0000-4000-8000-0000000a0001
-out=$(as_app 2>&1 <<SQL
+granted=$("${PSQL[@]}" "$OPERATOR_URL" 2>&1 <<SQL
 SET search_path = pg_temp, shared, public, paystream;
 $(kit pg_temp)
 SELECT paystream.grant_credits('$USER_APP', 10, 'overage', 'promo');
+SQL
+) || true
+check "an operator's grant under a hijacking search_path and pg_temp: right answer" 10 "$granted"
+out=$(as_app 2>&1 <<SQL
+SET search_path = pg_temp, shared, public, paystream;
+$(kit pg_temp)
 SELECT paystream.check_credits('$USER_APP', 10), paystream.check_credits('$USER_APP', 11);
 SELECT paystream.deduct_credits('$USER_APP', '$V1', 3, 'render');
 SELECT paystream.deduct_credits('$USER_APP', '$V1', 3, 'render again: charged once');
@@ -192,7 +201,7 @@ SELECT paystream.deduct_credits('$USER_APP', gen_random_uuid(), 100, 'too much')
 SQL
 ) || true
 check "the API under the app's hijacking search_path and pg_temp: right answers, kit unused" \
-    "$(printf '10\nt|f\nt\nt\n0|7|7\n2\nf')" "$out"
+    "$(printf 't|f\nt\nt\n0|7|7\n2\nf')" "$out"
 check "the kit in pg_temp was there (the session's own unqualified now() hit it)" HIJACKED \
     "$(as_app -c "$(kit pg_temp)" -c 'SET search_path = pg_temp, public' -c 'SELECT * FROM subscriptions' 2>&1 |
         grep -o HIJACKED | head -n1)"
@@ -203,9 +212,8 @@ calls=$(sql "SELECT format('SELECT %s(%s)', p.oid::regproc,
                    FROM unnest(p.proargtypes) t))
                FROM pg_proc p
               WHERE p.pronamespace = 'paystream'::regnamespace AND p.prorettype <> 'trigger'::regtype
-                AND p.proname NOT IN ('check_credits', 'deduct_credits', 'grant_credits',
-                                      'get_credit_balance', 'get_credit_history',
-                                      'get_subscription')
+                AND p.proname NOT IN ('check_credits', 'deduct_credits', 'get_credit_balance',
+                                      'get_credit_history', 'get_subscription')
               ORDER BY 1")
 denied=0
 total=0

@@ -15,6 +15,7 @@
 
 pg_conn *ledger_su;
 pg_conn *ledger_app;
+pg_conn *ledger_operator;
 pg_conn *ledger_worker;
 
 char *ledger_migrate(const char *dbname, int *rc) {
@@ -43,9 +44,11 @@ int ledger_setup(void **state) {
     if (rc != 0) fail_msg("paystreamctl migrate exited %d:\n%s", rc, out);
     ps_free(out);
     db_create_login(LEDGER_APP_ROLE, "paystream_app");
+    db_create_login(LEDGER_OPERATOR_ROLE, "paystream_operator");
     db_create_login(LEDGER_WORKER_ROLE, "paystream_worker");
     ledger_su = db_connect_as(NULL);
     ledger_app = db_connect_as(LEDGER_APP_ROLE);
+    ledger_operator = db_connect_as(LEDGER_OPERATOR_ROLE);
     ledger_worker = db_connect_as(LEDGER_WORKER_ROLE);
     db_must(ledger_su,
             "INSERT INTO paystream.plans (id, stripe_price_id, credits_per_period) VALUES"
@@ -62,6 +65,7 @@ int ledger_teardown(void **state) {
     (void)state;
     pg_close(ledger_su);
     pg_close(ledger_app);
+    pg_close(ledger_operator);
     pg_close(ledger_worker);
     return 0;
 }

@@ -9,8 +9,9 @@
 #include "alloc.h"
 #include "db.h"
 
-#define LEDGER_APP_ROLE    "app_test"    /* LOGIN, IN ROLE paystream_app */
-#define LEDGER_WORKER_ROLE "worker_test" /* LOGIN, IN ROLE paystream_worker */
+#define LEDGER_APP_ROLE      "app_test"      /* LOGIN, IN ROLE paystream_app */
+#define LEDGER_OPERATOR_ROLE "operator_test" /* LOGIN, IN ROLE paystream_operator */
+#define LEDGER_WORKER_ROLE   "worker_test"   /* LOGIN, IN ROLE paystream_worker */
 
 /* the plans and packs ledger_setup() loads */
 #define PRICE_BASIC   "price_1QbAsicMonthly0001" /* plan basic, 100 a period */
@@ -19,9 +20,10 @@
 #define PRICE_PACK100 "price_1PackOf100Credits"  /* pack credits_100 */
 #define PRICE_PACK500 "price_1PackOf500Credits"  /* pack credits_500 */
 
-extern pg_conn *ledger_su;     /* superuser: set-up and inspection */
-extern pg_conn *ledger_app;    /* LEDGER_APP_ROLE */
-extern pg_conn *ledger_worker; /* LEDGER_WORKER_ROLE */
+extern pg_conn *ledger_su;       /* superuser: set-up and inspection */
+extern pg_conn *ledger_app;      /* LEDGER_APP_ROLE */
+extern pg_conn *ledger_worker;   /* LEDGER_WORKER_ROLE */
+extern pg_conn *ledger_operator; /* LEDGER_OPERATOR_ROLE */
 
 /* cmocka group set-up and tear-down */
 int ledger_setup(void **state);
