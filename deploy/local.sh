@@ -20,7 +20,12 @@ INGEST_PORT=${PAYSTREAM_LOCAL_INGEST_PORT:-8080}
 SECRET_FILE=$STACK/webhook-secret
 BIN=$ROOT/build-release/bin
 
+# the private cluster's superuser migrates; the workers and the operator's
+# commands log in under their own roles (made by logins() below); test mode only
 export PAYSTREAM_DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/paystream"
+WORKER_URL="postgresql://paystream_worker_login@127.0.0.1:$PG_PORT/paystream"
+OPERATOR_URL="postgresql://paystream_operator_login@127.0.0.1:$PG_PORT/paystream"
+export PAYSTREAM_LIVEMODE=test
 export PAYSTREAM_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -67,6 +72,16 @@ start_redis() {
     say "Redis on 127.0.0.1:$REDIS_PORT (AOF, appendfsync always; data in .stack/redis)"
 }
 
+# logins: one per program, in its group (the cluster trusts loopback, no password)
+logins() {
+    "$PG_BIN/psql" -X -q "$PAYSTREAM_DATABASE_URL" -c "DO \$\$ BEGIN
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'paystream_worker_login') THEN
+            CREATE ROLE paystream_worker_login LOGIN IN ROLE paystream_worker; END IF;
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'paystream_operator_login') THEN
+            CREATE ROLE paystream_operator_login LOGIN IN ROLE paystream_operator; END IF;
+        END \$\$"
+}
+
 # start NAME COMMAND...: a background process with its pid in .stack/NAME.pid
 start() {
     local name=$1
@@ -79,8 +94,8 @@ start() {
 start_paystream() {
     [ -f "$SECRET_FILE" ] || { echo "whsec_local_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$SECRET_FILE"; chmod 600 "$SECRET_FILE"; }
     start ingest env PAYSTREAM_SECRET_FILE="$SECRET_FILE" PAYSTREAM_LISTEN="127.0.0.1:$INGEST_PORT" "$BIN/paystream-ingest"
-    start worker1 "$BIN/paystream-worker"
-    start worker2 "$BIN/paystream-worker"
+    start worker1 env PAYSTREAM_DATABASE_URL="$WORKER_URL" "$BIN/paystream-worker"
+    start worker2 env PAYSTREAM_DATABASE_URL="$WORKER_URL" "$BIN/paystream-worker"
     for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$INGEST_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
     curl -fs "http://127.0.0.1:$INGEST_PORT/readyz" >/dev/null || { tail -5 "$STACK/log/ingest.log"; echo "ingest did not become ready" >&2; exit 1; }
     say "paystream-ingest on http://127.0.0.1:$INGEST_PORT/webhooks/stripe, two workers"
@@ -108,12 +123,13 @@ up() {
     start_redis
     "$BIN/paystreamctl" migrate
     "$BIN/paystreamctl" plans load deploy/plans.example
+    logins
     start_paystream
     local user=${PAYSTREAM_DEMO_USER:-$(cat /proc/sys/kernel/random/uuid)}
     say "demo: the lifecycle of user $user (subscription, credit pack, renewal, upgrade, refund, cancellation)"
     demo "$user"
-    "$BIN/paystreamctl" balance "$user" --history 20
-    "$BIN/paystreamctl" reconcile
+    "$BIN/paystreamctl" --database-url "$OPERATOR_URL" balance "$user" --history 20
+    "$BIN/paystreamctl" --database-url "$OPERATOR_URL" reconcile
     echo
     say "paystream is running. Logs: .stack/log/. Stop it with: deploy/local.sh down"
 }

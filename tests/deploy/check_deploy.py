@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import check_container  # noqa: E402
 import check_k8s  # noqa: E402
+import check_logins  # noqa: E402
 import check_units  # noqa: E402
 from deploylib import SETTING_NAME, Programs, Report  # noqa: E402
 
@@ -45,7 +46,7 @@ def main():
     report = Report(os.path.abspath(args.source))
     progs = Programs(os.path.abspath(args.bin), args.cache)
     check_setting_names(report, progs, report.source)
-    for module in (check_units, check_container, check_k8s):
+    for module in (check_units, check_container, check_k8s, check_logins):
         module.check(report, progs, report.source)
     for failure in report.failures:
         print("FAIL " + failure)

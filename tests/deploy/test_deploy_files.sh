@@ -4,7 +4,8 @@
 # scratch root where the systemd units must verify with no warning and score
 # a low exposure; check_deploy.py checks the env examples, the Dockerfile,
 # compose.yaml and the Kubernetes manifests against the repository and the
-# programs' own settings. Then a few files are broken on purpose, one at a
+# programs' own settings, and that no program connects as a superuser and the
+# workers run in live mode (check_logins.py). Then a few files are broken on purpose, one at a
 # time, and each break must be reported: the checks can fail.
 # Needs PS_BUILD_DIR (a build tree) and PS_SOURCE_DIR (ctest sets both).
 set -euo pipefail
@@ -125,6 +126,12 @@ expect_caught k8s/worker.yaml 's/key: database-url/key: db-url/' "no key db-url"
 expect_caught k8s/secret.example.yaml 's/"CHANGE_ME"/"whsec_not_a_placeholder"/' "not a CHANGE_ME placeholder"
 expect_caught container/compose.yaml '0,/service_completed_successfully/s//service_started/' "does not wait for the migration"
 expect_caught container/compose.yaml 's#\.\./redis.conf:#../redis.cnf:#' "no Redis service runs with deploy/redis.conf"
+expect_caught container/compose.yaml 's#postgresql://paystream_worker_login:#postgresql://postgres:#' "a superuser"
+expect_caught container/postgres-init.sh 's/paystream_worker_login LOGIN/paystream_worker_login LOGIN SUPERUSER/' "not a superuser"
+expect_caught container/compose.yaml 's/PAYSTREAM_LIVEMODE: live/PAYSTREAM_LIVEMODE: any/' "PAYSTREAM_LIVEMODE=live"
+expect_caught k8s/secret.example.yaml 's#postgresql://paystream_worker_login:#postgresql://postgres:#' "a superuser"
+expect_caught k8s/configmap.yaml 's/PAYSTREAM_LIVEMODE: "live"/PAYSTREAM_LIVEMODE: "any"/' "PAYSTREAM_LIVEMODE=live"
+expect_caught paystream.env.example 's/^PAYSTREAM_LIVEMODE=live/PAYSTREAM_LIVEMODE=test/' "PAYSTREAM_LIVEMODE=live"
 expect_caught container/Dockerfile 's/^USER .*/USER root/' "non-root USER"
 expect_caught container/Dockerfile 's#^COPY sql/ sql/#COPY sqls/ sql/#' "COPY source sqls/ is not in the repository"
 expect_caught container/Dockerfile 's/ libjansson4//' "runtime stage lacks libjansson"
