@@ -90,7 +90,7 @@ END $$;
 -- back, negative) then p_grant (a new period's credits, or an upgrade's
 -- difference), each a ledger row with the balance after it unless its amount
 -- is zero; then the period's end and allowance are stored. The caller holds
--- the row lock (_sub_place).
+-- the row lock (_account_lock).
 CREATE OR REPLACE FUNCTION paystream._ledger_period(p_user_id uuid, p_expire integer,
                                                     p_grant integer, p_grant_kind text,
                                                     p_invoice text, p_event_id text,

@@ -22,6 +22,7 @@ typedef struct apply_info {
     char type[128];
     char outcome[16]; /* applied, skipped, duplicate, failed */
     char error[512];  /* for APPLY_RETRY */
+    char sqlstate[6]; /* for APPLY_RETRY of a rule that failed: its SQLSTATE, or "" */
 } apply_info;
 
 apply_result apply_entry(const ps_config *cfg, pg_conn *pg, const stream_entry *e,

@@ -124,8 +124,9 @@ static void prepare(const ps_config *cfg, batch_slot *s, batch_bufs *b, int *row
 static void settle(batch_slot *s, const pg_result *r, int row) {
     const char *status = pg_value(r, row, 1);
     if (status && strcmp(status, "failed") == 0) {
-        const char *msg = pg_value(r, row, 5);
+        const char *msg = pg_value(r, row, 5), *code = pg_value(r, row, 4);
         set_failed(s, msg ? msg : "failed");
+        str_copy(s->info.sqlstate, code ? code : "", sizeof(s->info.sqlstate));
         return;
     }
     s->res = APPLY_DONE;

@@ -98,9 +98,16 @@ static void retry_remove(consumer *c, const char *id) {
     }
 }
 
-static void retry_schedule(consumer *c, const char *id, long deliveries) {
+/* The delay before the next attempt: the usual backoff, but soon after a first
+ * attempt that waits for another event (SQLSTATE 55000, e.g. an invoice
+ * before its subscription's state): that event is usually a few
+ * milliseconds behind it, in another consumer's batch. */
+#define WAIT_FIRST_RETRY_MS 20
+static void retry_schedule(consumer *c, const char *id, long deliveries, bool waiting) {
     long cap = c->cfg->claim_idle_ms / 2 < 60000 ? c->cfg->claim_idle_ms / 2 : 60000;
-    int64_t due = time_mono_us() + (int64_t)backoff_ms((unsigned)deliveries, cap) * 1000;
+    long ms =
+        waiting && deliveries <= 1 ? WAIT_FIRST_RETRY_MS : backoff_ms((unsigned)deliveries, cap);
+    int64_t due = time_mono_us() + (int64_t)ms * 1000;
     for (size_t i = 0; i < c->nretries; i++) {
         if (strcmp(c->retries[i].id, id) == 0) {
             c->retries[i].due_us = due;
@@ -141,7 +148,7 @@ static void handle_failure(consumer *c, const stream_entry *e, const apply_info 
         log_ev_warn(&lc, "attempt %ld of %ld failed: %s", deliveries, c->cfg->max_attempts,
                     info->error);
         c->stats->retried++;
-        retry_schedule(c, e->id, deliveries);
+        retry_schedule(c, e->id, deliveries, strcmp(info->sqlstate, "55000") == 0);
         return;
     }
     if (stream_add_dead(c->redis, c->dead_stream, e, info->error, deliveries) != 0) {
