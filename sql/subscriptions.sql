@@ -47,14 +47,22 @@ CREATE OR REPLACE FUNCTION paystream._plan_lines(p_prices text[], p_quantities i
                                                  OUT credits integer, OUT trial_credits integer)
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    SELECT (array_agg(p.id ORDER BY p.credits_per_period::bigint * greatest(coalesce(l.quantity, 1), 0)
-                                    DESC, p.id))[1],
-           sum(p.credits_per_period::bigint * greatest(coalesce(l.quantity, 1), 0)),
-           sum(p.trial_credits::bigint * greatest(coalesce(l.quantity, 1), 0))
-      INTO plan, credits, trial_credits
-      FROM unnest(p_prices, p_quantities) AS l(price, quantity)
-      JOIN paystream.plan_prices pp ON pp.stripe_price_id = l.price
-      JOIN paystream.plans p ON p.id = pp.plan_id;
+    IF cardinality(p_prices) = 1 THEN  -- the usual subscription: one index read
+        SELECT p.id, p.credits_per_period * greatest(coalesce(p_quantities[1], 1), 0),
+               p.trial_credits * greatest(coalesce(p_quantities[1], 1), 0)
+          INTO plan, credits, trial_credits
+          FROM paystream.plan_prices pp JOIN paystream.plans p ON p.id = pp.plan_id
+         WHERE pp.stripe_price_id = p_prices[1];
+    ELSE
+        SELECT (array_agg(p.id ORDER BY p.credits_per_period::bigint * greatest(coalesce(l.quantity, 1), 0)
+                                        DESC, p.id))[1],
+               sum(p.credits_per_period::bigint * greatest(coalesce(l.quantity, 1), 0)),
+               sum(p.trial_credits::bigint * greatest(coalesce(l.quantity, 1), 0))
+          INTO plan, credits, trial_credits
+          FROM unnest(p_prices, p_quantities) AS l(price, quantity)
+          JOIN paystream.plan_prices pp ON pp.stripe_price_id = l.price
+          JOIN paystream.plans p ON p.id = pp.plan_id;
+    END IF;
     IF plan IS NULL AND p_required THEN
         RAISE EXCEPTION 'unknown price%: no plan has % (add it with paystreamctl plans load, then replay)',
             CASE WHEN cardinality(p_prices) > 1 THEN 's ' ELSE ' ' END
@@ -100,6 +108,32 @@ BEGIN
     RETURN h;
 END $$;
 
+-- The user's row shows subscription c (and p_customer, when given); with
+-- p_account, c's credit period and allowance too (c just became current).
+CREATE OR REPLACE FUNCTION paystream._sub_show(p_user_id uuid, c paystream.subscription_history,
+                                               p_customer text, p_account boolean)
+RETURNS paystream.subscriptions
+LANGUAGE plpgsql AS $$
+DECLARE
+    v paystream.subscriptions;
+BEGIN
+    UPDATE paystream.subscriptions
+       SET stripe_subscription_id = c.stripe_subscription_id,
+           stripe_customer_id = coalesce(p_customer, stripe_customer_id),
+           subscription_created = c.subscription_created, plan = c.plan, status = c.status,
+           current_period_start = c.current_period_start,
+           current_period_end = c.current_period_end,
+           cancel_at_period_end = c.cancel_at_period_end,
+           credits_total = CASE WHEN p_account THEN c.credits_total ELSE credits_total END,
+           credit_period_end = CASE WHEN p_account THEN c.credit_period_end
+                                    ELSE credit_period_end END,
+           state_created = c.state_created, state_rank = c.state_rank,
+           state_event_id = c.state_event_id, updated_at = now()
+     WHERE user_id = p_user_id
+    RETURNING * INTO v;
+    RETURN v;
+END $$;
+
 -- Make the user's row show its current subscription (the rule above), after
 -- the record of p_changed changed: when that is another one than the row
 -- shows, the old one's account (its leftover credits, a ledger row) goes to
@@ -140,21 +174,7 @@ BEGIN
         UPDATE paystream.subscription_history SET credits_held = 0
          WHERE stripe_subscription_id = c.stripe_subscription_id AND credits_held <> 0;
     END IF;
-    UPDATE paystream.subscriptions
-       SET stripe_subscription_id = c.stripe_subscription_id,
-           stripe_customer_id = coalesce(p_customer, stripe_customer_id),
-           subscription_created = c.subscription_created, plan = c.plan, status = c.status,
-           current_period_start = c.current_period_start,
-           current_period_end = c.current_period_end,
-           cancel_at_period_end = c.cancel_at_period_end,
-           credits_total = CASE WHEN v_switch THEN c.credits_total ELSE credits_total END,
-           credit_period_end = CASE WHEN v_switch THEN c.credit_period_end
-                                    ELSE credit_period_end END,
-           state_created = c.state_created, state_rank = c.state_rank,
-           state_event_id = c.state_event_id, updated_at = now()
-     WHERE user_id = p_user_id
-    RETURNING * INTO v;
-    RETURN v;
+    RETURN paystream._sub_show(p_user_id, c, p_customer, v_switch);
 END $$;
 
 -- Move the credits of subscription h's account by p_expire then p_grant,
@@ -217,6 +237,10 @@ DECLARE
     v_credits integer;
     v_trial integer;
     v_note text;
+    v_apply boolean := false;   -- the event's state is the newest
+    v_shown boolean := false;   -- it shows the most credits yet for its period
+    v_live boolean;             -- the subscription went live, now or before
+    v_first boolean;            -- its first state: its Stripe `created` is learnt now
 BEGIN
     IF v_rank < 0 THEN
         RAISE EXCEPTION 'unknown subscription status %', p_status
@@ -228,6 +252,8 @@ BEGIN
     PERFORM paystream._customer_link(p_customer, p_user_id, p_event_id);
     v := paystream._account_lock(p_user_id);
     h := paystream._sub_record(v, p_sub, p_sub_created, p_event_id);
+    v_first := h.state_created IS NULL;
+    v_live := h.went_live OR p_status IN ('trialing', 'active');
     IF paystream._status_final(h.status) THEN
         v_note := 'ignored: subscription already ' || h.status;
     ELSIF NOT v_final AND h.state_created IS NOT NULL
@@ -236,27 +262,18 @@ BEGIN
         v_note := 'ignored: older than the stored state';
     ELSE
         v_note := 'status ' || p_status;
-        UPDATE paystream.subscription_history
-           SET status = p_status, plan = coalesce(v_plan, plan),
-               plan_credits = coalesce(v_credits, plan_credits),
-               plan_trial_credits = coalesce(v_trial, plan_trial_credits),
-               current_period_start = to_timestamp(p_period_start),
-               current_period_end = to_timestamp(p_period_end),
-               cancel_at_period_end = coalesce(p_cancel_at_period_end, false),
-               trial_end = p_trial_end, state_created = p_event_created, state_rank = v_rank,
-               state_event_id = p_event_id,
-               credits_held = CASE WHEN v_final THEN 0 ELSE credits_held END, updated_at = now()
-         WHERE stripe_subscription_id = p_sub;
+        v_apply := true;
         h.status := p_status;
-        IF v_final AND v.stripe_subscription_id = p_sub THEN
-            PERFORM paystream._ledger_add(p_user_id, 'subscription', -v.credits_remaining,
-                                          'subscription_expire', p_sub, p_event_id,
-                                          'subscription ' || p_status);
-        END IF;
-    END IF;
-    IF p_status IN ('trialing', 'active') AND NOT h.went_live THEN
-        UPDATE paystream.subscription_history SET went_live = true
-         WHERE stripe_subscription_id = p_sub;
+        h.plan := coalesce(v_plan, h.plan);
+        h.plan_credits := coalesce(v_credits, h.plan_credits);
+        h.plan_trial_credits := coalesce(v_trial, h.plan_trial_credits);
+        h.current_period_start := to_timestamp(p_period_start);
+        h.current_period_end := to_timestamp(p_period_end);
+        h.cancel_at_period_end := coalesce(p_cancel_at_period_end, false);
+        h.trial_end := p_trial_end;
+        h.state_created := p_event_created;
+        h.state_rank := v_rank;
+        h.state_event_id := p_event_id;
     END IF;
     -- the upgrade rule, for any state, newest or not: the most credits the
     -- states showed for a period is kept (an invoice opening that period
@@ -267,11 +284,29 @@ BEGIN
     END IF;
     IF v_credits IS NOT NULL AND p_period_end IS NOT NULL
        AND (h.shown_period_end IS NULL OR p_period_end > h.shown_period_end
-                                  OR (p_period_end = h.shown_period_end
-                                      AND v_credits > h.shown_credits)) THEN
+            OR (p_period_end = h.shown_period_end AND v_credits > h.shown_credits)) THEN
+        h.shown_period_end := p_period_end;
+        h.shown_credits := v_credits;
+        v_shown := true;
+    END IF;
+    IF v_apply OR v_shown OR v_live <> h.went_live THEN  -- one write of the record
         UPDATE paystream.subscription_history
-           SET shown_period_end = p_period_end, shown_credits = v_credits
+           SET status = h.status, plan = h.plan, plan_credits = h.plan_credits,
+               plan_trial_credits = h.plan_trial_credits,
+               current_period_start = h.current_period_start,
+               current_period_end = h.current_period_end,
+               cancel_at_period_end = h.cancel_at_period_end, trial_end = h.trial_end,
+               state_created = h.state_created, state_rank = h.state_rank,
+               state_event_id = h.state_event_id, went_live = v_live,
+               shown_period_end = h.shown_period_end, shown_credits = h.shown_credits,
+               credits_held = CASE WHEN v_apply AND v_final THEN 0 ELSE credits_held END,
+               updated_at = now()
          WHERE stripe_subscription_id = p_sub;
+    END IF;
+    IF v_apply AND v_final AND v.stripe_subscription_id = p_sub THEN
+        PERFORM paystream._ledger_add(p_user_id, 'subscription', -v.credits_remaining,
+                                      'subscription_expire', p_sub, p_event_id,
+                                      'subscription ' || p_status);
     END IF;
     IF NOT paystream._status_final(h.status) AND h.credit_period_end = p_period_end
        AND v_credits > h.credits_total THEN
@@ -281,7 +316,16 @@ BEGIN
                                        v_credits);
         v_note := v_note || '; upgraded by ' || (v_credits - h.credits_total);
     END IF;
-    v := paystream._sub_sync(p_user_id, p_sub, p_customer, p_event_id);
+    -- which subscription is current changes only with what orders them:
+    -- going live, ending, or a `created` learnt
+    IF v.stripe_subscription_id = p_sub AND NOT paystream._status_final(h.status) THEN
+        IF v_apply THEN
+            v := paystream._sub_show(p_user_id, h, p_customer, false);
+        END IF;
+    ELSIF v.stripe_subscription_id IS NULL OR v_live <> h.went_live OR (v_apply AND v_final)
+          OR v_first THEN
+        v := paystream._sub_sync(p_user_id, p_sub, p_customer, p_event_id);
+    END IF;
     IF v.stripe_subscription_id <> p_sub THEN
         RETURN paystream._sub_replaced_note(p_sub, v.stripe_subscription_id) || ' (' || v_note
                || ')';
