@@ -24,7 +24,7 @@ BEGIN
     CASE e.rule
     WHEN 'invoice_paid' THEN
         RETURN paystream._invoice_paid(p_user, e.subscription, e.customer, e.invoice, e.prices,
-                                       e.quantities, e.period_end, e.event_id);
+                                       e.quantities, e.lines_charged, e.period_end, e.event_id);
     WHEN 'subscription_state' THEN
         RETURN paystream._subscription_state(p_user, e.subscription, e.customer, e.sub_status,
                                              e.prices, e.quantities, e.period_start,

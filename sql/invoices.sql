@@ -14,7 +14,9 @@
 -- p_prices and p_quantities are the invoice's subscription lines for period P
 -- (an upgrade's proration invoice has one for the new plan). An invoice whose
 -- subscription's state (its trial) is not known yet waits for the
--- subscription's customer.subscription event (SQLSTATE 55000, retried).
+-- subscription's customer.subscription event (SQLSTATE 55000, retried),
+-- unless p_lines_charged: a trial charges nothing for the plan, so a charged
+-- plan line proves P is no trial period.
 -- The second event of an invoice is told by one statement: a grant or
 -- upgrade row of this invoice exists and the user's subscription is still
 -- this one and not final. The period rule then gives nothing whatever the
@@ -23,6 +25,7 @@
 CREATE OR REPLACE FUNCTION paystream._invoice_paid(p_user_id uuid, p_sub text, p_customer text,
                                                    p_invoice text, p_prices text[],
                                                    p_quantities integer[],
+                                                   p_lines_charged boolean,
                                                    p_period_end bigint, p_event_id text)
 RETURNS text
 LANGUAGE plpgsql AS $$
@@ -49,7 +52,11 @@ BEGIN
     PERFORM paystream._customer_link(p_customer, p_user_id, p_event_id);
     v := paystream._account_lock(p_user_id);
     h := paystream._sub_record(v, p_sub, NULL, p_event_id);
-    IF h.state_created IS NULL THEN
+    IF v.stripe_subscription_id IS NULL THEN  -- the user's first: current from now on
+        v := paystream._sub_sync(p_user_id, p_sub, p_customer, p_event_id);
+        h := paystream._sub_record(v, p_sub, NULL, p_event_id);
+    END IF;
+    IF h.state_created IS NULL AND NOT coalesce(p_lines_charged, false) THEN
         RAISE EXCEPTION 'invoice %: waiting for subscription %''s customer.subscription event (whether the period is a trial is not known yet)',
             p_invoice, p_sub USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
@@ -85,14 +92,15 @@ END $$;
 CREATE OR REPLACE FUNCTION paystream.ps_invoice_paid(p_user_id uuid, p_sub text,
                                                      p_customer text, p_invoice text,
                                                      p_prices text[], p_quantities integer[],
+                                                     p_lines_charged boolean,
                                                      p_period_end bigint, p_event_id text)
 RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RETURN paystream._invoice_paid(p_user_id, p_sub, p_customer, p_invoice, p_prices,
-                                   p_quantities, p_period_end, p_event_id);
+                                   p_quantities, p_lines_charged, p_period_end, p_event_id);
 END $$;
 
 GRANT EXECUTE ON FUNCTION
-    paystream.ps_invoice_paid(uuid, text, text, text, text[], integer[], bigint, text)
+    paystream.ps_invoice_paid(uuid, text, text, text, text[], integer[], boolean, bigint, text)
 TO paystream_worker;

@@ -40,8 +40,10 @@ static bool is_subscription_line(jval line) {
 }
 
 /* P, and the price and quantity of each of P's non-negative subscription
- * lines (an upgrade's "unused time" line is negative). */
-static int period_and_prices(event_ctx *ev, jval inv, int64_t *period_end, price_lines *l) {
+ * lines (an upgrade's "unused time" line is negative); *charged when one of
+ * them has an amount. */
+static int period_and_prices(event_ctx *ev, jval inv, int64_t *period_end, price_lines *l,
+                             bool *charged) {
     jval lines = jget(inv, "lines.data"), line;
     bool found = false;
     for (line = jfirst(lines); jok(line); line = jnext(lines, line)) {
@@ -62,6 +64,7 @@ static int period_and_prices(event_ctx *ev, jval inv, int64_t *period_end, price
             amount < 0 || price == NULL)
             continue;
         if (price_lines_add(ev, l, price, quantity) != 0) return -1;
+        *charged = *charged || amount > 0;
     }
     return price_lines_close(ev, l);
 }
@@ -78,12 +81,13 @@ ev_outcome invoice_paid(event_ctx *ev) {
     const char *id = jstr(ev->object, "id"), *customer = jstr(ev->object, "customer");
     const char *sub = invoice_subscription(ev->object);
     int64_t period_end = 0;
+    bool charged = false;
     price_lines l;
     if (id == NULL) return ev_fail(ev, "invoice without an id");
     if (sub == NULL) return ev_skip(ev, "invoice %s is not for a subscription", id);
     price_lines_init(&l);
     ev_outcome out = EV_FAILED;
-    if (period_and_prices(ev, ev->object, &period_end, &l) != 0) {
+    if (period_and_prices(ev, ev->object, &period_end, &l, &charged) != 0) {
         if (ev->error[0] == '\0') out = ev_skip(ev, "invoice %s has no subscription line", id);
         goto done;
     }
@@ -94,6 +98,7 @@ ev_outcome invoice_paid(event_ctx *ev) {
     in.invoice = id;
     in.prices = l.prices.buf;
     in.quantities = l.quantities.buf;
+    in.lines_charged = charged ? ROW_TRUE : ROW_FALSE;
     in.period_end = period_end;
     out = ev_apply(ev, "invoice_paid", &in);
 done:

@@ -42,6 +42,7 @@ static const struct {
     {"pays_invoice", F_BOOL, offsetof(ledger_row, pays_invoice)},
     {"quantities", F_TEXT, offsetof(ledger_row, quantities)},
     {"trial_end", F_INT, offsetof(ledger_row, trial_end)},
+    {"lines_charged", F_BOOL, offsetof(ledger_row, lines_charged)},
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 

@@ -33,6 +33,7 @@ typedef struct ledger_row {
     row_bool pays_invoice;
     const char *quantities; /* of prices, a PostgreSQL array literal */
     int64_t trial_end;
+    row_bool lines_charged; /* an invoice charged for a plan line: P is no trial */
 } ledger_row;
 
 #define LEDGER_ROW_EMPTY                                                                           \
@@ -43,7 +44,8 @@ typedef struct ledger_row {
                   .amount = ROW_NULL_INT,                                                          \
                   .amount_refunded = ROW_NULL_INT,                                                 \
                   .pays_invoice = ROW_NULL_BOOL,                                                   \
-                  .trial_end = ROW_NULL_INT})
+                  .trial_end = ROW_NULL_INT,                                                       \
+                  .lines_charged = ROW_NULL_BOOL})
 
 /* The head's fields, in order: event_id, type, livemode, api_version,
  * created, stream_id, rule, status, note, user_id (text forms, NULL: SQL NULL). */

@@ -73,8 +73,9 @@ static void ev_invoice(event *e, const char *user, const char *sub, const char *
     char end[24];
     snprintf(end, sizeof(end), "%ld", period_end);
     ev_set(e, invoice,
-           "SELECT paystream.ps_invoice_paid($1, $2, $3, $4, $5::text[], NULL, $6::bigint, $7)", 7,
-           user, sub, cus, invoice, prices, end, evt);
+           "SELECT paystream.ps_invoice_paid($1, $2, $3, $4, $5::text[], NULL, NULL, $6::bigint,"
+           " $7)",
+           7, user, sub, cus, invoice, prices, end, evt);
 }
 
 static void ev_past_due(event *e, const char *user, const char *sub, const char *cus, long created,
@@ -145,6 +146,17 @@ static void test_period_rule(void **state) {
     assert_string_equal(pg_sqlstate(ledger_worker), "55000");
     ev_state(&e, u, "sub_w1", "cus_w1", "active", PRICE_BASIC, T0, P1, T0, T0 + 1, "evt_w1_state");
     ev_expect(&e, "status active");
+    /* ... unless it charged for its plan line: no trial charges the plan */
+    char w[37];
+    db_uuid(w, 20, 102);
+    assert_int_equal(
+        db_long(ledger_worker,
+                "SELECT count(*) FROM paystream.ps_invoice_paid($1, 'sub_w1c', 'cus_w1c',"
+                " 'in_w1c', ARRAY[$2], NULL, true, $3::bigint, 'evt_w1c')"
+                " AS note WHERE note = 'granted 100'",
+                3, w, PRICE_BASIC, "1769817600"),
+        1);
+    assert_balance(w, 100, 0);
     ev_invoice(&e, u, "sub_w1", "cus_w1", "in_w1_1", BASIC, P1, "evt_w1_paid");
     ev_expect(&e, "granted 100");
     assert_balance(u, 100, 0);

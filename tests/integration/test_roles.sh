@@ -75,6 +75,7 @@ _stored_user -
 _sub_credits -
 _sub_record -
 _sub_replaced_note -
+_sub_show -
 _sub_sync -
 _subscription_state -
 "
