@@ -18,19 +18,15 @@
 -- privilege taken away comes with a migration that revokes it (as 012 does).
 
 DO $$
+DECLARE
+    r text;
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'paystream_worker') THEN
-        CREATE ROLE paystream_worker NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'paystream_app') THEN
-        CREATE ROLE paystream_app NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'paystream_operator') THEN
-        CREATE ROLE paystream_operator NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'paystream_user') THEN
-        CREATE ROLE paystream_user NOLOGIN;
-    END IF;
+    FOREACH r IN ARRAY ARRAY['paystream_worker', 'paystream_app', 'paystream_operator',
+                             'paystream_user'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
 END $$;
 
 REVOKE ALL ON SCHEMA paystream FROM PUBLIC;

@@ -1,6 +1,6 @@
-/* apply_steps.h - the steps of applying one event that the one-event
- * transaction (apply.c) and the batch (batch.c) share: parse the entry, and
- * run its type's handler. Internal to the apply library. */
+/* apply_steps.h - the steps of applying one event, defined in apply.c and
+ * used by the batch (batch.c): parse the entry, and run its type's handler.
+ * Internal to the apply library. */
 #ifndef PS_WORKER_APPLY_STEPS_H
 #define PS_WORKER_APPLY_STEPS_H
 

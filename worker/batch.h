@@ -4,7 +4,7 @@
  * ps_apply_batch, sql/batch.sql): one that fails rolls back alone and is reported
  * in its slot; the others commit together, with one WAL flush. The caller acknowledges the
  * committed entries only after apply_batch() returned APPLY_DONE, and retries or dead-letters the
- * failed ones one by one, exactly as for one-event transactions (apply.h). */
+ * failed ones one by one (apply_entry(), apply.h: a batch of one). */
 #ifndef PS_WORKER_BATCH_H
 #define PS_WORKER_BATCH_H
 

@@ -6,8 +6,6 @@
  * waits for its checkout). This handler only reads the charge. */
 #include "event.h"
 
-#include <stdio.h>
-
 ev_outcome charge_refunded(event_ctx *ev) {
     ledger_row in = LEDGER_ROW_EMPTY;
     in.charge = jstr(ev->object, "id");
