@@ -30,27 +30,20 @@ BEGIN
     END IF;
 END $$;
 
--- The stored user of a customer or subscription, NULL when unknown. A
--- subscription the user's row no longer names is found in its record.
-CREATE OR REPLACE FUNCTION paystream._stored_user(p_customer text, p_sub text)
-RETURNS uuid
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    RETURN coalesce((SELECT user_id FROM paystream.customers
-                      WHERE stripe_customer_id = p_customer),
-                    (SELECT user_id FROM paystream.subscriptions
-                      WHERE stripe_subscription_id = p_sub),
-                    (SELECT user_id FROM paystream.subscription_history
-                      WHERE stripe_subscription_id = p_sub));
-END $$;
-
--- The user of an event that names none, or an error that says what is
--- missing (the event is retried: a later event may store the mapping).
+-- The user of an event that names none, from the stored mappings (a
+-- subscription the user's row no longer names is found in its record), or an
+-- error that says what is missing (the event is retried: a later event may
+-- store the mapping).
 CREATE OR REPLACE FUNCTION paystream._find_user(p_customer text, p_sub text)
 RETURNS uuid
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_user uuid := paystream._stored_user(p_customer, p_sub);
+    v_user uuid := coalesce((SELECT user_id FROM paystream.customers
+                              WHERE stripe_customer_id = p_customer),
+                            (SELECT user_id FROM paystream.subscriptions
+                              WHERE stripe_subscription_id = p_sub),
+                            (SELECT user_id FROM paystream.subscription_history
+                              WHERE stripe_subscription_id = p_sub));
 BEGIN
     IF v_user IS NULL THEN
         RAISE EXCEPTION 'user not found: no metadata.user_id or client_reference_id, and no stored mapping for customer % / subscription %',
@@ -59,12 +52,3 @@ BEGIN
     END IF;
     RETURN v_user;
 END $$;
-
-CREATE OR REPLACE FUNCTION paystream.ps_resolve_user(p_customer text, p_subscription text)
-RETURNS uuid
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    RETURN paystream._stored_user(p_customer, p_subscription);
-END $$;
-
-GRANT EXECUTE ON FUNCTION paystream.ps_resolve_user(text, text) TO paystream_worker;

@@ -438,7 +438,10 @@ static void test_role_privileges(void **state) {
                  "SELECT paystream.ps_invoice_paid(gen_random_uuid(), 'sub_x', 'cus_x', 'in_x',"
                  " ARRAY[$1], NULL, NULL, 1, 'evt_x')",
                  1, PRICE_BASIC);
-    db_must_fail(ledger_app, "42501", "SELECT paystream.ps_resolve_user('cus_x', NULL)", 0);
+    db_must_fail(ledger_app, "42501",
+                 "SELECT paystream.ps_invoice_payment_failed(gen_random_uuid(), 'sub_x', 'cus_x',"
+                 " 'in_x', 'evt_x')",
+                 0);
     db_must_fail(ledger_worker, "42501",
                  "SELECT paystream._ledger_add(gen_random_uuid(), 'overage', 5, 'operator_grant',"
                  " 'x', NULL, NULL)",

@@ -47,7 +47,6 @@ ps_invoice_paid worker
 ps_invoice_payment_failed worker
 ps_pack_failed worker
 ps_pack_paid worker
-ps_resolve_user worker
 ps_subscription_state worker
 _account_lock -
 _batch_rule -
@@ -71,7 +70,6 @@ _refuse_ledger_rewrite -
 _spendable -
 _status_final -
 _status_rank -
-_stored_user -
 _sub_credits -
 _sub_record -
 _sub_replaced_note -
