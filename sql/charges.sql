@@ -64,7 +64,7 @@ BEGIN
         RETURN format('skipped: charge %s pays an invoice: not a credit pack', p_charge);
     END IF;
     RAISE EXCEPTION 'no credit-pack purchase with payment_intent % yet (its checkout may not be applied yet; retried)',
-        p_payment_intent USING ERRCODE = 'no_data_found';
+        p_payment_intent USING ERRCODE = 'object_not_in_prerequisite_state';
 END $$;
 
 -- _pack_refund in one call (tools and tests; the worker: ps_apply_batch).

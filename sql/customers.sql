@@ -32,8 +32,8 @@ END $$;
 
 -- The user of an event that names none, from the stored mappings (a
 -- subscription the user's row no longer names is found in its record), or an
--- error that says what is missing (the event is retried: a later event may
--- store the mapping).
+-- error that says what is missing: SQLSTATE 55000, the event waits (SPEC §3)
+-- for a later event that stores the mapping.
 CREATE OR REPLACE FUNCTION paystream._find_user(p_customer text, p_sub text)
 RETURNS uuid
 LANGUAGE plpgsql AS $$
@@ -48,7 +48,7 @@ BEGIN
     IF v_user IS NULL THEN
         RAISE EXCEPTION 'user not found: no metadata.user_id or client_reference_id, and no stored mapping for customer % / subscription %',
             coalesce(p_customer, '(none)'), coalesce(p_sub, '(none)')
-            USING ERRCODE = 'no_data_found';
+            USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     RETURN v_user;
 END $$;

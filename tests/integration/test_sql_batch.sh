@@ -77,7 +77,7 @@ check "one row per event, in order: applied, failed alone, duplicate, user from 
 4 | applied | $U2 | granted 50
 5 | duplicate
 6 | applied | $U2 | granted 50
-7 | failed | P0002 | user not found: no metadata.user_id or client_reference_id, and no stored mapping for customer cus_nobody / subscription sub_nobody
+7 | failed | 55000 | user not found: no metadata.user_id or client_reference_id, and no stored mapping for customer cus_nobody / subscription sub_nobody
 8 | skipped | $U1 | unhandled type" "$out"
 check "balances: U1 the pack less the refund, U2 two packs" "25 100" "$(overage "$U1") $(overage "$U2")"
 check "the event rows: applied ones, the record as given, none for the failed ones" \
@@ -102,7 +102,7 @@ out=$(call "$(refund evt_c1 ch_c1 pi_c2 false)" \
     "$(row pack_paid evt_c2 user_id="$U3" session=cs_c2 pack_id=pack50 payment_intent=pi_c2 customer=cus_c2)" \
     "$(refund evt_c3 ch_c3 pi_none true)")
 check "a refund before its pack fails, the pack grants, an invoice's charge is skipped" \
-    "1 | failed | P0002 | no credit-pack purchase with payment_intent pi_c2 yet (its checkout may not be applied yet; retried)
+    "1 | failed | 55000 | no credit-pack purchase with payment_intent pi_c2 yet (its checkout may not be applied yet; retried)
 2 | applied | $U3 | granted 50
 3 | skipped | skipped: charge ch_c3 pays an invoice: not a credit pack" "$out"
 check "U3 keeps the pack until the refund comes again" "50" "$(overage "$U3")"
