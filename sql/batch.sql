@@ -24,7 +24,8 @@ BEGIN
     CASE e.rule
     WHEN 'invoice_paid' THEN
         RETURN paystream._invoice_paid(p_user, e.subscription, e.customer, e.invoice, e.prices,
-                                       e.quantities, e.lines_charged, e.period_end, e.event_id);
+                                       e.quantities, e.lines_charged, e.period_end,
+                                       e.payment_intent, e.amount, e.event_id);
     WHEN 'subscription_state' THEN
         RETURN paystream._subscription_state(p_user, e.subscription, e.customer, e.sub_status,
                                              e.prices, e.quantities, e.period_start,
@@ -37,13 +38,19 @@ BEGIN
         RETURN paystream._checkout_subscription(p_user, e.customer, e.subscription, e.event_id);
     WHEN 'pack_paid' THEN
         RETURN paystream._pack_paid(p_user, e.session, e.pack_id, e.price, e.payment_intent,
-                                    e.customer, e.event_id);
+                                    e.customer, e.amount, e.event_id);
     WHEN 'pack_failed' THEN
         RETURN paystream._pack_failed(p_user, e.session, e.pack_id, e.price, e.payment_intent,
                                       e.event_id);
-    WHEN 'charge_refunded' THEN  -- its user is its purchase's (sql/charges.sql)
-        RETURN paystream._charge_refunded(e.charge, e.payment_intent, e.amount,
-                                          e.amount_refunded, e.pays_invoice, e.event_id);
+    -- the payment rules find their user by the payment (sql/payments.sql)
+    WHEN 'charge_refunded' THEN
+        RETURN paystream._charge_refunded(e.charge, e.payment_intent, e.invoice, e.amount,
+                                          e.amount_refunded, e.event_id);
+    WHEN 'charge_dispute' THEN
+        RETURN paystream._charge_dispute(e.dispute, e.charge, e.payment_intent, e.amount,
+                                         e.dispute_status, e.created, e.event_id);
+    WHEN 'invoice_payment_paid' THEN
+        RETURN paystream._invoice_payment(e.invoice, e.payment_intent, e.amount, e.event_id);
     ELSE
         RAISE EXCEPTION 'unknown batch rule %', e.rule USING ERRCODE = 'invalid_parameter_value';
     END CASE;
@@ -146,10 +153,16 @@ BEGIN
                         USING ERRCODE = 'invalid_parameter_value';
                 END IF;
             ELSE
-                IF user_id IS NULL AND e.rule <> 'charge_refunded' THEN
-                    user_id := paystream._find_user(e.customer, e.subscription);
+                IF e.rule IN ('charge_refunded', 'charge_dispute', 'invoice_payment_paid') THEN
+                    note := paystream._batch_rule(e, NULL);
+                    user_id := paystream._payment_user(coalesce(e.payment_intent, e.charge),
+                                                       e.invoice, e.customer);
+                ELSE
+                    IF user_id IS NULL THEN
+                        user_id := paystream._find_user(e.customer, e.subscription);
+                    END IF;
+                    note := paystream._batch_rule(e, user_id);
                 END IF;
-                note := paystream._batch_rule(e, user_id);
                 status := CASE WHEN starts_with(note, 'skipped: ') THEN 'skipped'
                                ELSE 'applied' END;
             END IF;

@@ -58,10 +58,11 @@ BEGIN
 END $$;
 
 -- A paid credit-pack checkout: the pack's credits to the overage bucket,
--- once per checkout session; its payment intent is kept for refunds.
+-- once per checkout session; its payment intent and amount are kept for
+-- refunds and disputes (sql/payments.sql).
 CREATE OR REPLACE FUNCTION paystream._pack_paid(p_user_id uuid, p_session text, p_pack_id text,
                                      p_price text, p_payment_intent text, p_customer text,
-                                     p_event_id text)
+                                     p_amount bigint, p_event_id text)
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -76,12 +77,13 @@ BEGIN
         RETURN 'nothing: session already granted';
     END IF;
     INSERT INTO paystream.pack_purchases AS p (checkout_session_id, user_id, pack_id, credits,
-                                               payment_intent, status, event_id)
-    VALUES (p_session, p_user_id, v_pack.id, v_pack.credits, p_payment_intent, 'granted',
-            p_event_id)
+                                               payment_intent, amount, status, event_id)
+    VALUES (p_session, p_user_id, v_pack.id, v_pack.credits, p_payment_intent, p_amount,
+            'granted', p_event_id)
     ON CONFLICT (checkout_session_id) DO UPDATE
        SET status = 'granted',
            payment_intent = coalesce(EXCLUDED.payment_intent, p.payment_intent),
+           amount = coalesce(EXCLUDED.amount, p.amount),
            event_id = EXCLUDED.event_id, updated_at = now();
     PERFORM paystream._ledger_add(p_user_id, 'overage', v_pack.credits, 'pack_grant', p_session,
                                   p_event_id, 'credit pack ' || v_pack.id);
@@ -107,12 +109,12 @@ END $$;
 CREATE OR REPLACE FUNCTION paystream.ps_pack_paid(p_user_id uuid, p_session text,
                                                   p_pack_id text, p_price text,
                                                   p_payment_intent text, p_customer text,
-                                                  p_event_id text)
+                                                  p_amount bigint, p_event_id text)
 RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RETURN paystream._pack_paid(p_user_id, p_session, p_pack_id, p_price, p_payment_intent,
-                                p_customer, p_event_id);
+                                p_customer, p_amount, p_event_id);
 END $$;
 
 CREATE OR REPLACE FUNCTION paystream.ps_pack_failed(p_user_id uuid, p_session text,
@@ -127,6 +129,6 @@ END $$;
 
 GRANT EXECUTE ON FUNCTION
     paystream.ps_checkout_subscription(uuid, text, text, text),
-    paystream.ps_pack_paid(uuid, text, text, text, text, text, text),
+    paystream.ps_pack_paid(uuid, text, text, text, text, text, bigint, text),
     paystream.ps_pack_failed(uuid, text, text, text, text, text)
 TO paystream_worker;

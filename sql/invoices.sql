@@ -10,6 +10,52 @@
 -- is the user's current subscription, in its record otherwise. This is what
 -- makes balances independent of the order and number of deliveries:
 -- invoice.paid and invoice.payment_succeeded of one invoice grant once.
+-- Each applied invoice is remembered with what it granted and the payment
+-- that paid it (invoice_payment.paid names it from 2025-03-31.basil on), for
+-- refunds and disputes (sql/payments.sql).
+
+-- What refunds and disputes need of an applied invoice (sql/payments.sql):
+-- whose, its subscription and period, what it granted (the most any of its
+-- events granted: the second of invoice.paid / .payment_succeeded grants
+-- nothing) and, when the invoice names it (before 2025-03-31.basil), the
+-- payment that paid it.
+CREATE OR REPLACE FUNCTION paystream._invoice_record(p_invoice text, p_user_id uuid, p_sub text,
+                                                     p_period_end bigint, p_granted integer,
+                                                     p_payment text, p_amount_paid bigint,
+                                                     p_event_id text)
+RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO paystream.invoices AS i (invoice, user_id, subscription, period_end, granted,
+                                         applied, payment, amount_paid, event_id)
+    VALUES (p_invoice, p_user_id, p_sub, p_period_end, p_granted, true, p_payment,
+            p_amount_paid, p_event_id)
+    ON CONFLICT (invoice) DO UPDATE
+       SET user_id = EXCLUDED.user_id, subscription = EXCLUDED.subscription,
+           period_end = EXCLUDED.period_end, granted = greatest(i.granted, EXCLUDED.granted),
+           applied = true, payment = coalesce(i.payment, EXCLUDED.payment),
+           amount_paid = coalesce(EXCLUDED.amount_paid, i.amount_paid), updated_at = now()
+$$;
+
+-- invoice_payment.paid (from 2025-03-31.basil; a charge names its invoice
+-- before): remember that payment p_payment paid p_invoice, whether the
+-- invoice is applied yet or not.
+CREATE OR REPLACE FUNCTION paystream._invoice_payment(p_invoice text, p_payment text,
+                                                      p_amount_paid bigint, p_event_id text)
+RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_invoice IS NULL OR p_payment IS NULL THEN
+        RAISE EXCEPTION 'invoice payment without an invoice or a payment (invoice %, payment %)',
+            p_invoice, p_payment USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO paystream.invoices AS i (invoice, payment, amount_paid, event_id)
+    VALUES (p_invoice, p_payment, p_amount_paid, p_event_id)
+    ON CONFLICT (invoice) DO UPDATE
+       SET payment = coalesce(i.payment, EXCLUDED.payment),
+           amount_paid = coalesce(i.amount_paid, EXCLUDED.amount_paid), updated_at = now()
+     WHERE i.payment IS NULL OR i.amount_paid IS NULL;
+    RETURN format('recorded: payment %s paid invoice %s', p_payment, p_invoice);
+END $$;
 
 -- p_prices and p_quantities are the invoice's subscription lines for period P
 -- (an upgrade's proration invoice has one for the new plan). An invoice whose
@@ -26,7 +72,8 @@ CREATE OR REPLACE FUNCTION paystream._invoice_paid(p_user_id uuid, p_sub text, p
                                                    p_invoice text, p_prices text[],
                                                    p_quantities integer[],
                                                    p_lines_charged boolean,
-                                                   p_period_end bigint, p_event_id text)
+                                                   p_period_end bigint, p_payment text,
+                                                   p_amount_paid bigint, p_event_id text)
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -34,6 +81,7 @@ DECLARE
     h paystream.subscription_history;
     x record;
     v_x integer;
+    v_granted integer := 0;
     v_note text;
 BEGIN
     IF EXISTS (SELECT FROM paystream.subscriptions s
@@ -73,14 +121,18 @@ BEGIN
                                                                  ELSE ' period credits' END,
                                        p_period_end, v_x);
         v_note := 'granted ' || v_x;
+        v_granted := v_x;
     ELSIF p_period_end = h.credit_period_end AND v_x > h.credits_total THEN
         PERFORM paystream._sub_credits(v, h, 0, v_x - h.credits_total, 'subscription_upgrade',
                                        p_invoice, p_event_id, 'upgrade to plan ' || x.plan,
                                        h.credit_period_end, v_x);
         v_note := 'upgraded by ' || (v_x - h.credits_total);
+        v_granted := v_x - h.credits_total;
     ELSE
         v_note := 'nothing: period already granted';
     END IF;
+    PERFORM paystream._invoice_record(p_invoice, p_user_id, p_sub, p_period_end, v_granted,
+                                      p_payment, p_amount_paid, p_event_id);
     IF v.stripe_subscription_id <> p_sub THEN  -- its state event made the row current
         RETURN paystream._sub_replaced_note(p_sub, v.stripe_subscription_id)
                || ': invoice ' || p_invoice || ' grants nothing (its record: ' || v_note || ')';
@@ -93,14 +145,27 @@ CREATE OR REPLACE FUNCTION paystream.ps_invoice_paid(p_user_id uuid, p_sub text,
                                                      p_customer text, p_invoice text,
                                                      p_prices text[], p_quantities integer[],
                                                      p_lines_charged boolean,
-                                                     p_period_end bigint, p_event_id text)
+                                                     p_period_end bigint, p_payment text,
+                                                     p_amount_paid bigint, p_event_id text)
 RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RETURN paystream._invoice_paid(p_user_id, p_sub, p_customer, p_invoice, p_prices,
-                                   p_quantities, p_lines_charged, p_period_end, p_event_id);
+                                   p_quantities, p_lines_charged, p_period_end, p_payment,
+                                   p_amount_paid, p_event_id);
+END $$;
+
+CREATE OR REPLACE FUNCTION paystream.ps_invoice_payment_paid(p_invoice text, p_payment text,
+                                                             p_amount_paid bigint,
+                                                             p_event_id text)
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN paystream._invoice_payment(p_invoice, p_payment, p_amount_paid, p_event_id);
 END $$;
 
 GRANT EXECUTE ON FUNCTION
-    paystream.ps_invoice_paid(uuid, text, text, text, text[], integer[], boolean, bigint, text)
+    paystream.ps_invoice_paid(uuid, text, text, text, text[], integer[], boolean, bigint, text,
+                              bigint, text),
+    paystream.ps_invoice_payment_paid(text, text, bigint, text)
 TO paystream_worker;

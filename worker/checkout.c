@@ -12,6 +12,7 @@
 
 typedef struct pack_ref {
     const char *session, *pack, *price, *payment_intent, *customer;
+    int64_t amount; /* amount_total, or ROW_NULL_INT */
 } pack_ref;
 
 static ev_outcome pack_ref_or_fail(event_ctx *ev, pack_ref *p) {
@@ -20,6 +21,7 @@ static ev_outcome pack_ref_or_fail(event_ctx *ev, pack_ref *p) {
     p->price = jstr(ev->object, "metadata.price_id");
     p->payment_intent = jstr(ev->object, "payment_intent");
     p->customer = jstr(ev->object, "customer");
+    if (!jint(ev->object, "amount_total", &p->amount)) p->amount = ROW_NULL_INT;
     if (p->session == NULL) return ev_fail(ev, "checkout session without an id");
     if (p->pack == NULL && p->price == NULL)
         return ev_fail(ev,
@@ -37,6 +39,7 @@ static const ledger_row *pack_inputs(const pack_ref *p, ledger_row *in) {
     in->pack_id = p->pack;
     in->price = p->price;
     in->payment_intent = p->payment_intent;
+    in->amount = p->amount;
     return in;
 }
 

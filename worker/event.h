@@ -59,6 +59,8 @@ ev_outcome subscription_changed(event_ctx *ev);
 ev_outcome invoice_paid(event_ctx *ev);
 ev_outcome invoice_payment_failed(event_ctx *ev);
 ev_outcome charge_refunded(event_ctx *ev);
+ev_outcome charge_dispute(event_ctx *ev);
+ev_outcome invoice_payment_paid(event_ctx *ev);
 
 /* Helpers shared by the handlers (event_util.c). */
 ev_outcome ev_fail(event_ctx *ev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

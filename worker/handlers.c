@@ -9,6 +9,11 @@ static const struct {
     const char *type;
     event_handler handler;
 } handlers[] = {
+    {"charge.dispute.closed", charge_dispute},
+    {"charge.dispute.created", charge_dispute},
+    {"charge.dispute.funds_reinstated", charge_dispute},
+    {"charge.dispute.funds_withdrawn", charge_dispute},
+    {"charge.dispute.updated", charge_dispute},
     {"charge.refunded", charge_refunded},
     {"checkout.session.async_payment_failed", checkout_async_failed},
     {"checkout.session.async_payment_succeeded", checkout_async_succeeded},
@@ -21,6 +26,7 @@ static const struct {
     {"invoice.paid", invoice_paid},
     {"invoice.payment_failed", invoice_payment_failed},
     {"invoice.payment_succeeded", invoice_paid},
+    {"invoice_payment.paid", invoice_payment_paid},
 };
 
 event_handler handler_for(const char *type) {

@@ -22,6 +22,14 @@ static const char *invoice_subscription(jval inv) {
     return s ? s : jstr(inv, "subscription");
 }
 
+/* The payment that paid the invoice, when the invoice names it (before
+ * 2025-03-31.basil; invoice_payment.paid names it after): its payment
+ * intent, or its charge when it has none. */
+static const char *invoice_payment(jval inv) {
+    const char *p = jstr(inv, "payment_intent");
+    return p ? p : jstr(inv, "charge");
+}
+
 static const char *line_price(jval line) {
     const char *p = jstr(line, "pricing.price_details.price");
     if (p == NULL) p = jstr(line, "price");
@@ -100,6 +108,8 @@ ev_outcome invoice_paid(event_ctx *ev) {
     in.quantities = l.quantities.buf;
     in.lines_charged = charged ? ROW_TRUE : ROW_FALSE;
     in.period_end = period_end;
+    in.payment_intent = invoice_payment(ev->object);
+    if (!jint(ev->object, "amount_paid", &in.amount)) in.amount = ROW_NULL_INT;
     out = ev_apply(ev, "invoice_paid", &in);
 done:
     price_lines_free(&l);
@@ -117,4 +127,20 @@ ev_outcome invoice_payment_failed(event_ctx *ev) {
     in.subscription = sub;
     in.invoice = id;
     return ev_apply(ev, "invoice_payment_failed", &in);
+}
+
+/* invoice_payment.paid (from 2025-03-31.basil): which payment paid which
+ * invoice, remembered for refunds and disputes of that payment. */
+ev_outcome invoice_payment_paid(event_ctx *ev) {
+    const char *id = jstr(ev->object, "id");
+    ledger_row in = LEDGER_ROW_EMPTY;
+    in.invoice = jstr(ev->object, "invoice");
+    in.payment_intent = jstr(ev->object, "payment.payment_intent");
+    if (in.payment_intent == NULL) in.payment_intent = jstr(ev->object, "payment.charge");
+    if (id == NULL) return ev_fail(ev, "invoice payment without an id");
+    if (in.invoice == NULL) return ev_fail(ev, "invoice payment %s names no invoice", id);
+    if (in.payment_intent == NULL)
+        return ev_skip(ev, "invoice payment %s is not a payment intent or a charge", id);
+    if (!jint(ev->object, "amount_paid", &in.amount)) in.amount = ROW_NULL_INT;
+    return ev_apply(ev, "invoice_payment_paid", &in);
 }

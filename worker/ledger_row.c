@@ -39,10 +39,11 @@ static const struct {
     {"charge", F_TEXT, offsetof(ledger_row, charge)},
     {"amount", F_INT, offsetof(ledger_row, amount)},
     {"amount_refunded", F_INT, offsetof(ledger_row, amount_refunded)},
-    {"pays_invoice", F_BOOL, offsetof(ledger_row, pays_invoice)},
     {"quantities", F_TEXT, offsetof(ledger_row, quantities)},
     {"trial_end", F_INT, offsetof(ledger_row, trial_end)},
     {"lines_charged", F_BOOL, offsetof(ledger_row, lines_charged)},
+    {"dispute", F_TEXT, offsetof(ledger_row, dispute)},
+    {"dispute_status", F_TEXT, offsetof(ledger_row, dispute_status)},
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 

@@ -29,11 +29,11 @@ typedef struct ledger_row {
     const char *invoice, *prices; /* prices: a PostgreSQL array literal (quantities below) */
     const char *session, *pack_id, *payment_intent;
     const char *charge;
-    int64_t amount, amount_refunded;
-    row_bool pays_invoice;
-    const char *quantities; /* of prices, a PostgreSQL array literal */
+    int64_t amount, amount_refunded; /* amount: a charge's, a dispute's, or what was paid */
+    const char *quantities;          /* of prices, a PostgreSQL array literal */
     int64_t trial_end;
     row_bool lines_charged; /* an invoice charged for a plan line: P is no trial */
+    const char *dispute, *dispute_status;
 } ledger_row;
 
 #define LEDGER_ROW_EMPTY                                                                           \
@@ -43,7 +43,6 @@ typedef struct ledger_row {
                   .sub_created = ROW_NULL_INT,                                                     \
                   .amount = ROW_NULL_INT,                                                          \
                   .amount_refunded = ROW_NULL_INT,                                                 \
-                  .pays_invoice = ROW_NULL_BOOL,                                                   \
                   .trial_end = ROW_NULL_INT,                                                       \
                   .lines_charged = ROW_NULL_BOOL})
 

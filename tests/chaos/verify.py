@@ -29,9 +29,13 @@ STATE_QUERIES = {
           FROM paystream.credit_transactions GROUP BY user_id, bucket ORDER BY 1""",
     "pack purchases": """
         SELECT checkout_session_id || ' ' || user_id || ' ' || pack_id || ' ' || credits || ' '
-               || coalesce(payment_intent, '-') || ' ' || status || ' ' || refund_due || ' '
-               || refund_taken || ' ' || refund_uncollected
+               || coalesce(payment_intent, '-') || ' ' || status
           FROM paystream.pack_purchases ORDER BY 1""",
+    "payments": """
+        SELECT payment || ' ' || user_id || ' ' || source || ' ' || reference || ' ' || granted
+               || ' ' || amount || ' ' || refunded || ' ' || disputed || ' ' || due || ' '
+               || taken || ' ' || uncollected
+          FROM paystream.payments ORDER BY 1""",
     "customers": """
         SELECT stripe_customer_id || ' ' || user_id FROM paystream.customers ORDER BY 1""",
     "event statuses": """

@@ -436,7 +436,7 @@ static void test_role_privileges(void **state) {
     pg_result_free(tables);
     db_must_fail(ledger_app, "42501",
                  "SELECT paystream.ps_invoice_paid(gen_random_uuid(), 'sub_x', 'cus_x', 'in_x',"
-                 " ARRAY[$1], NULL, NULL, 1, 'evt_x')",
+                 " ARRAY[$1], NULL, NULL, 1, NULL, NULL, 'evt_x')",
                  1, PRICE_BASIC);
     db_must_fail(ledger_app, "42501",
                  "SELECT paystream.ps_invoice_payment_failed(gen_random_uuid(), 'sub_x', 'cus_x',"

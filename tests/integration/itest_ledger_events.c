@@ -74,7 +74,7 @@ static void ev_invoice(event *e, const char *user, const char *sub, const char *
     snprintf(end, sizeof(end), "%ld", period_end);
     ev_set(e, invoice,
            "SELECT paystream.ps_invoice_paid($1, $2, $3, $4, $5::text[], NULL, NULL, $6::bigint,"
-           " $7)",
+           " NULL, NULL, $7)",
            7, user, sub, cus, invoice, prices, end, evt);
 }
 
@@ -89,8 +89,8 @@ static void ev_past_due(event *e, const char *user, const char *sub, const char 
 
 static void ev_pack(event *e, const char *user, const char *session, const char *pack,
                     const char *price, const char *pi, const char *cus, const char *evt) {
-    ev_set(e, "pack", "SELECT paystream.ps_pack_paid($1, $2, $3, $4, $5, $6, $7)", 7, user, session,
-           pack, price, pi, cus, evt);
+    ev_set(e, "pack", "SELECT paystream.ps_pack_paid($1, $2, $3, $4, $5, $6, NULL, $7)", 7, user,
+           session, pack, price, pi, cus, evt);
 }
 
 static void ev_refund(event *e, const char *charge, const char *pi, long amount, long refunded,
@@ -98,8 +98,9 @@ static void ev_refund(event *e, const char *charge, const char *pi, long amount,
     char n[2][24];
     snprintf(n[0], sizeof(n[0]), "%ld", amount);
     snprintf(n[1], sizeof(n[1]), "%ld", refunded);
-    ev_set(e, "refund", "SELECT paystream.ps_charge_refunded($1, $2, $3::bigint, $4::bigint, $5)",
-           5, charge, pi, n[0], n[1], evt);
+    ev_set(e, "refund",
+           "SELECT paystream.ps_charge_refunded($1, $2, NULL, $3::bigint, $4::bigint, $5)", 5,
+           charge, pi, n[0], n[1], evt);
 }
 
 /* Apply as the worker. 0 and the text result (NULL for SQL NULL) in *out,
@@ -152,7 +153,7 @@ static void test_period_rule(void **state) {
     assert_int_equal(
         db_long(ledger_worker,
                 "SELECT count(*) FROM paystream.ps_invoice_paid($1, 'sub_w1c', 'cus_w1c',"
-                " 'in_w1c', ARRAY[$2], NULL, true, $3::bigint, 'evt_w1c')"
+                " 'in_w1c', ARRAY[$2], NULL, true, $3::bigint, NULL, NULL, 'evt_w1c')"
                 " AS note WHERE note = 'granted 100'",
                 3, w, PRICE_BASIC, "1769817600"),
         1);
@@ -293,8 +294,11 @@ static void test_pack_once_and_refunds(void **state) {
     event e;
     db_uuid(u, 22, 1);
     db_uuid(v, 22, 101);
+    /* a refund before its purchase waits for it (SPEC 3) */
     ev_refund(&e, "ch_w5", "pi_w5", 1000, 250, "evt_w5_early");
-    ev_expect(&e, NULL);
+    char *out = NULL;
+    assert_int_equal(ev_apply(&e, &out), -1);
+    assert_string_equal(pg_sqlstate(ledger_worker), "55000");
     ev_pack(&e, u, "cs_w5", "credits_100", NULL, "pi_w5", "cus_w5", "evt_w5_1");
     ev_expect(&e, "granted 100");
     ev_pack(&e, u, "cs_w5", "credits_100", NULL, "pi_w5", "cus_w5", "evt_w5_async");
@@ -310,26 +314,25 @@ static void test_pack_once_and_refunds(void **state) {
     ev_expect(&e, "granted 500");
     assert_balance(u, 0, 600);
     ev_pack(&e, u, "cs_w5c", "credits_9999", NULL, "pi_w5c", "cus_w5", "evt_w5_4");
-    char *out = NULL;
     assert_int_equal(ev_apply(&e, &out), -1);
     assert_non_null(strstr(pg_errstr(ledger_worker), "credits_9999"));
 
     ev_refund(&e, "ch_w5", "pi_w5", 1000, 250, "evt_w5_r1");
-    ev_expect(&e, "took back 25 of 25");
-    ev_expect(&e, "nothing");
+    ev_expect(&e, "refund: took back 25 of 25");
+    ev_expect(&e, "refund: nothing");
     assert_balance(u, 0, 575);
     ev_refund(&e, "ch_w5", "pi_w5", 1000, 600, "evt_w5_r2");
-    ev_expect(&e, "took back 35 of 35");
+    ev_expect(&e, "refund: took back 35 of 35");
     assert_balance(u, 0, 540);
     assert_true(ledger_deduct(u, v, "538"));
     ev_refund(&e, "ch_w5", "pi_w5", 1000, 1000, "evt_w5_r3");
-    ev_expect(&e, "took back 2 of 40");
-    ev_expect(&e, "nothing");
+    ev_expect(&e, "refund: took back 2 of 40");
+    ev_expect(&e, "refund: nothing");
     assert_balance(u, 0, 0);
     char *p = db_scalar(ledger_su,
-                        "SELECT format('%s %s/%s/%s', status, refund_due, refund_taken,"
-                        " refund_uncollected) FROM paystream.pack_purchases WHERE"
-                        " checkout_session_id = 'cs_w5'",
+                        "SELECT format('%s %s/%s/%s', k.status, p.due, p.taken, p.uncollected)"
+                        " FROM paystream.pack_purchases k JOIN paystream.payments p"
+                        " ON p.payment = k.payment_intent WHERE k.checkout_session_id = 'cs_w5'",
                         0);
     assert_string_equal(p, "granted 100/62/38");
     ps_free(p);
@@ -446,8 +449,8 @@ static char *oi_summary(const char *user, bool allowance) {
     return db_scalar(
         ledger_su,
         "SELECT format('sub=%s over=%s refunds=%s state=%s/%s/%s/%s', credits_remaining,"
-        " overage_credits, (SELECT string_agg(format('%s/%s/%s', refund_due, refund_taken,"
-        " refund_uncollected), ',') FROM paystream.pack_purchases p WHERE p.user_id = s.user_id),"
+        " overage_credits, (SELECT string_agg(format('%s/%s/%s', due, taken, uncollected), ','"
+        " ORDER BY payment) FROM paystream.payments p WHERE p.user_id = s.user_id),"
         " status, plan, stripe_subscription_id, extract(epoch FROM current_period_end)::bigint)"
         " || CASE WHEN $2::bool THEN format(' allowance=%s period=%s', credits_total,"
         " credit_period_end) ELSE '' END FROM paystream.subscriptions s WHERE user_id = $1",

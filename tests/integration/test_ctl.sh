@@ -69,13 +69,13 @@ check "one schema_code row per code file" "$ncode" "$(sql "SELECT count(*) FROM 
 # an edited code file is applied again, alone, and its change is in the database
 edited=$(mktemp -d)
 cp -r "$PAYSTREAM_SQL_DIR"/. "$edited"/
-echo "COMMENT ON FUNCTION paystream._invoice_paid(uuid, text, text, text, text[], integer[], boolean, bigint, text) IS 'edited';" \
+echo "COMMENT ON FUNCTION paystream._invoice_paid(uuid, text, text, text, text[], integer[], boolean, bigint, text, bigint, text) IS 'edited';" \
     >>"$edited/invoices.sql"
 run migrate --dir "$edited"
 check "an edited code file is applied again, alone" "updated invoices.sql" \
     "$(printf '%s\n' "$out" | grep -E '^(applied|updated) ')"
 check "its change is in the database" "edited" \
-    "$(sql "SELECT obj_description('paystream._invoice_paid(uuid, text, text, text, text[], integer[], boolean, bigint, text)'::regprocedure)")"
+    "$(sql "SELECT obj_description('paystream._invoice_paid(uuid, text, text, text, text[], integer[], boolean, bigint, text, bigint, text)'::regprocedure)")"
 run migrate --dir "$edited"
 check "then nothing is applied" "schema up to date (0 applied, $nfiles total); code: 0 of $ncode files updated" \
     "$out"

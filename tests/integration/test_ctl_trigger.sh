@@ -72,7 +72,7 @@ for api in 2025-03-31.basil 2024-06-20; do
     check "$api lifecycle: the rows of each bucket add up to its balance" "0 $((PACK - REFUND))" \
         "$(sql "SELECT coalesce(sum(amount) FILTER (WHERE bucket = 'subscription'), 0) || ' ' || coalesce(sum(amount) FILTER (WHERE bucket = 'overage'), 0) FROM paystream.credit_transactions WHERE user_id = '$U'")"
     check "$api lifecycle: pack refund due, taken, uncollected" "$REFUND $REFUND 0" \
-        "$(sql "SELECT refund_due || ' ' || refund_taken || ' ' || refund_uncollected FROM paystream.pack_purchases WHERE user_id = '$U'")"
+        "$(sql "SELECT due || ' ' || taken || ' ' || uncollected FROM paystream.payments WHERE user_id = '$U'")"
 done
 
 # ---------------------------------------------------------------------------

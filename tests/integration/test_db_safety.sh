@@ -132,7 +132,7 @@ check "the subscription id is stored as data, byte for byte" "$subid" \
     "$(sql "SELECT stripe_subscription_id FROM paystream.subscriptions WHERE user_id = '$USER_OK'")"
 pi=$(field "$GOOD" 'o.get("payment_intent") if ev["type"] == "checkout.session.completed" and o["mode"] == "payment" else None')
 check "the payment_intent is stored as data and the refund matched it" "$pi $REFUND_DUE" \
-    "$(sql "SELECT payment_intent || ' ' || refund_taken FROM paystream.pack_purchases WHERE user_id = '$USER_OK'")"
+    "$(sql "SELECT payment || ' ' || taken FROM paystream.payments WHERE user_id = '$USER_OK'")"
 # a period's grant references its invoice; the upgrade, the invoice or the
 # subscription event that showed it first (SPEC 4): each injected id byte for byte
 refs=$(sql "SELECT reference FROM paystream.credit_transactions WHERE user_id = '$USER_OK'

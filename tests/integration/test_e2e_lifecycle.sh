@@ -85,7 +85,7 @@ over=$((over - take))
 check "basil refund: half the pack taken back from overage" \
     "$sub $over $((sub + over))" "$(balance "$U")"
 check "basil refund: due, taken, uncollected" "$REFUND_DUE $take $((REFUND_DUE - take))" \
-    "$(sql "SELECT refund_due || ' ' || refund_taken || ' ' || refund_uncollected FROM paystream.pack_purchases WHERE user_id = '$U'")"
+    "$(sql "SELECT due || ' ' || taken || ' ' || uncollected FROM paystream.payments WHERE user_id = '$U'")"
 
 phase "$F" cancel
 expired2=$sub
@@ -134,7 +134,7 @@ over=$((over - take))
 check "2024-06-20 refund: only what is left is taken back, never below zero" \
     "$sub $over $((sub + over))" "$(balance "$U")"
 check "2024-06-20 refund: due, taken, uncollected" "$REFUND_DUE $take $((REFUND_DUE - take))" \
-    "$(sql "SELECT refund_due || ' ' || refund_taken || ' ' || refund_uncollected FROM paystream.pack_purchases WHERE user_id = '$U'")"
+    "$(sql "SELECT due || ' ' || taken || ' ' || uncollected FROM paystream.payments WHERE user_id = '$U'")"
 check "2024-06-20: deduction of 30 from the subscription" t "$(deduct "$U" "$(video 12)" 30)"
 sub=$((sub - 30))
 

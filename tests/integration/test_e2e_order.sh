@@ -35,8 +35,7 @@ state_live() {
            FROM paystream.subscriptions WHERE user_id = '$1'"
 }
 refund_state() {
-    sql "SELECT refund_due || ' ' || refund_taken || ' ' || refund_uncollected
-           FROM paystream.pack_purchases WHERE user_id = '$1'"
+    sql "SELECT due || ' ' || taken || ' ' || uncollected FROM paystream.payments WHERE user_id = '$1'"
 }
 
 # make_set ORDER SHAPE FILE: the events of both users of one order

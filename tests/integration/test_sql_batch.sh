@@ -62,7 +62,7 @@ status_of() { sql "SELECT coalesce((SELECT status FROM paystream.webhook_events 
 
 # ------------------------------------------------------------ 1. one call --
 PACK_U1=$(row pack_paid evt_b1 user_id="$U1" session=cs_b1 pack_id=pack50 payment_intent=pi_b1 customer=cus_b1)
-REFUND_U1=$(row charge_refunded evt_b2 charge=ch_b2 payment_intent=pi_b1 amount=1000 amount_refunded=500 pays_invoice=false)
+REFUND_U1=$(row charge_refunded evt_b2 charge=ch_b2 payment_intent=pi_b1 amount=1000 amount_refunded=500)
 BAD_PRICE=$(row subscription_state evt_b3 user_id="$U1" subscription=sub_b3 customer=cus_b1 sub_status=active \
     'prices=["price_nope"]' period_start=1 period_end=2 cancel_at_period_end=false sub_created=1 created=1)
 PACK_U2=$(row pack_paid evt_b4 user_id="$U2" session=cs_b4 price="$PRICE" payment_intent=pi_b4 customer=cus_b4)
@@ -72,7 +72,7 @@ RECORD=$(row record evt_b7 status=skipped "note=unhandled type" user_id="$U1")
 out=$(call "$PACK_U1" "$REFUND_U1" "$BAD_PRICE" "$PACK_U2" "$PACK_U1" "$PACK_BY_MAPPING" "$NOBODY" "$RECORD")
 check "one row per event, in order: applied, failed alone, duplicate, user from the mapping" \
     "1 | applied | $U1 | granted 50
-2 | applied | took back 25 of 25 credits
+2 | applied | $U1 | refund: took back 25 of 25 credits (25 of 50 owed back)
 3 | failed | $U1 | P0002 | unknown price price_nope: no plan has this stripe_price_id (add it with paystreamctl plans load, then replay)
 4 | applied | $U2 | granted 50
 5 | duplicate
@@ -81,7 +81,7 @@ check "one row per event, in order: applied, failed alone, duplicate, user from 
 8 | skipped | $U1 | unhandled type" "$out"
 check "balances: U1 the pack less the refund, U2 two packs" "25 100" "$(overage "$U1") $(overage "$U2")"
 check "the event rows: applied ones, the record as given, none for the failed ones" \
-    "evt_b1 applied $U1 granted 50|evt_b2 applied took back 25 of 25 credits|evt_b4 applied $U2 granted 50|evt_b5 applied $U2 granted 50|evt_b7 skipped $U1 unhandled type" \
+    "evt_b1 applied $U1 granted 50|evt_b2 applied $U1 refund: took back 25 of 25 credits (25 of 50 owed back)|evt_b4 applied $U2 granted 50|evt_b5 applied $U2 granted 50|evt_b7 skipped $U1 unhandled type" \
     "$(sql "SELECT string_agg(concat_ws(' ', event_id, status, user_id::text, note), '|' ORDER BY event_id)
               FROM paystream.webhook_events")"
 check "one ledger row per change, each with its event" "evt_b1 50|evt_b2 -25|evt_b4 50|evt_b5 50" \
@@ -97,14 +97,14 @@ check "and nothing changed" "25 100 4" \
     "$(overage "$U1") $(overage "$U2") $(sql "SELECT count(*) FROM paystream.credit_transactions")"
 
 # ------------------------------------------ 3. a refund before its pack --
-refund() { row charge_refunded "$1" charge="$2" payment_intent="$3" amount=1000 amount_refunded=1000 pays_invoice="$4"; }
-out=$(call "$(refund evt_c1 ch_c1 pi_c2 false)" \
+refund() { row charge_refunded "$1" charge="$2" payment_intent="$3" amount=1000 amount_refunded=1000 ${4:+invoice=$4}; }
+out=$(call "$(refund evt_c1 ch_c1 pi_c2)" \
     "$(row pack_paid evt_c2 user_id="$U3" session=cs_c2 pack_id=pack50 payment_intent=pi_c2 customer=cus_c2)" \
-    "$(refund evt_c3 ch_c3 pi_none true)")
-check "a refund before its pack fails, the pack grants, an invoice's charge is skipped" \
-    "1 | failed | 55000 | no credit-pack purchase with payment_intent pi_c2 yet (its checkout may not be applied yet; retried)
+    "$(refund evt_c3 ch_c3 pi_none in_c3)")
+check "a refund before its pack waits, the pack grants, a refund of an invoice not applied waits" \
+    "1 | failed | 55000 | refund of charge ch_c1: waiting for the purchase payment pi_c2 paid for (no granted credit-pack checkout or applied subscription invoice has it yet)
 2 | applied | $U3 | granted 50
-3 | skipped | skipped: charge ch_c3 pays an invoice: not a credit pack" "$out"
+3 | failed | 55000 | refund of charge ch_c3: waiting for the purchase payment pi_none paid for (no granted credit-pack checkout or applied subscription invoice has it yet)" "$out"
 check "U3 keeps the pack until the refund comes again" "50" "$(overage "$U3")"
 
 # ------------------------------------------------ 4. two sessions, one event --

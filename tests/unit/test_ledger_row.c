@@ -22,7 +22,7 @@ static void test_head_then_empty_inputs(void **state) {
     ledger_row_head(&sb, head);
     ledger_row_inputs(&sb, NULL);
     assert_string_equal(sb.buf, "\"evt_1\",\"invoice.paid\",\"f\",,\"1700000000\",\"1-0\","
-                                "\"invoice_paid\",,,,,,,,,,,,,,,,,,,,,,,");
+                                "\"invoice_paid\",,,,,,,,,,,,,,,,,,,,,,,,");
     strbuf_free(&sb);
 }
 
@@ -35,13 +35,15 @@ static void test_inputs_by_name_and_escaping(void **state) {
     in.period_end = 0;
     in.amount = -5;
     in.cancel_at_period_end = ROW_TRUE;
-    in.pays_invoice = ROW_FALSE;
+    in.lines_charged = ROW_FALSE;
+    in.dispute = "dp_1";
     in.invoice = "back\\slash";
     in.session = "";
     strbuf_init(&sb);
     ledger_row_inputs(&sb, &in);
-    assert_string_equal(sb.buf, ",\"cus_\\\"quoted\\\", (x) {y}\",,,,,\"0\",\"t\",,"
-                                "\"back\\\\slash\",\"{price_a,price_b}\",\"\",,,,\"-5\",,\"f\",,,");
+    assert_string_equal(
+        sb.buf, ",\"cus_\\\"quoted\\\", (x) {y}\",,,,,\"0\",\"t\",,"
+                "\"back\\\\slash\",\"{price_a,price_b}\",\"\",,,,\"-5\",,,,\"f\",\"dp_1\",");
     strbuf_free(&sb);
 }
 
@@ -53,8 +55,8 @@ static void test_field_names(void **state) {
     size_t n = 0;
     while (ledger_row_field(n))
         n++;
-    assert_int_equal(n, 30);
-    assert_string_equal(ledger_row_field(n - 1), "lines_charged");
+    assert_int_equal(n, 31);
+    assert_string_equal(ledger_row_field(n - 1), "dispute_status");
 }
 
 int main(void) {
