@@ -75,7 +75,8 @@ class Case:
 
     def invoice(self, name, lines, created, period, reason="subscription_cycle", paid=True):
         """invoice.paid and .payment_succeeded (or .payment_failed) with lines
-        [(plan or price, quantity, amount)] for the period (start, end)."""
+        [(plan or price, quantity, amount)] for the period (start, end); the
+        invoice object."""
         u, g = self.subs[name], self.g
         inv_id = u["invoices"][u["used"]]
         u["used"] += 1
@@ -95,6 +96,7 @@ class Case:
             if not g.basil():
                 inv["paid"] = False
             g.event("invoice.payment_failed", inv, created, name, u["user"])
+        return inv
 
 
 def expect(c, sub_credits, over, spendable, name, plan, status, period_end, cancel=False):
