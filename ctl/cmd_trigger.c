@@ -67,6 +67,15 @@ static int sc_upgrade(trig_ctx *c, const trig_catalog *k, int p) {
 static int sc_refund(trig_ctx *c, const trig_catalog *k, int p) {
     return trig_refund(c, p ? p : 1, k->pack);
 }
+static int sc_refund_subscription(trig_ctx *c, const trig_catalog *k, int p) {
+    return trig_refund_subscription(c, p ? p : 1, k->chosen_plan ? k->chosen_plan : k->plan1);
+}
+static int sc_dispute_lost(trig_ctx *c, const trig_catalog *k, int p) {
+    return trig_dispute(c, p ? p : 1, k->pack, false);
+}
+static int sc_dispute_won(trig_ctx *c, const trig_catalog *k, int p) {
+    return trig_dispute(c, p ? p : 1, k->pack, true);
+}
 static int sc_cancel(trig_ctx *c, const trig_catalog *k, int p) {
     return trig_cancel(c, p ? p : 2, k->chosen_plan ? k->chosen_plan : k->plan2);
 }
@@ -106,6 +115,13 @@ static const struct {
      "next period: subscription updated, its invoice paid (period 2; --plan, default plan 1)"},
     {"upgrade", sc_upgrade, "plan 1 -> --plan (default plan 2), proration invoice paid (period 2)"},
     {"refund", sc_refund, "charge.refunded: half of the pack bought in the period (period 1)"},
+    {"refund-subscription", sc_refund_subscription,
+     "charge.refunded: the subscription's invoice of the period refunded in full (period 1; "
+     "--plan, default plan 1)"},
+    {"dispute-lost", sc_dispute_lost,
+     "charge.dispute.*: a chargeback of the pack bought in the period, lost (period 1; --pack)"},
+    {"dispute-won", sc_dispute_won,
+     "charge.dispute.*: a chargeback of the pack bought in the period, won (period 1; --pack)"},
     {"cancel", sc_cancel, "customer.subscription.deleted (period 2; --plan, default plan 2)"},
     {"lifecycle", sc_lifecycle,
      "all of the above, in this order, for one user (--period N: periods N and N+1)"},
@@ -361,10 +377,12 @@ int cmd_trigger(const ps_config *cfg, int argc, char **argv) {
     while (si < N_SCENARIOS && strcmp(a.scenario, scenarios[si].name) != 0)
         si++;
     if (si == N_SCENARIOS)
-        return ctl_fail(EXIT_USAGE, CMD,
-                        "unknown scenario '%s' (subscription, credit-pack, renewal, upgrade, "
-                        "refund, cancel, lifecycle, seats, trial, pause, second-subscription)",
-                        a.scenario);
+        return ctl_fail(
+            EXIT_USAGE, CMD,
+            "unknown scenario '%s' (subscription, credit-pack, renewal, upgrade, "
+            "refund, refund-subscription, dispute-lost, dispute-won, cancel, lifecycle, "
+            "seats, trial, pause, second-subscription)",
+            a.scenario);
     if (a.url == NULL) return ctl_fail(EXIT_USAGE, CMD, "--url is required; %s", USAGE);
     if (trig_url_parse(a.url, &url, err, sizeof(err)) != 0)
         return ctl_fail(EXIT_USAGE, CMD, "--url %s", err);

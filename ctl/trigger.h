@@ -49,7 +49,7 @@ typedef struct trig_ctx {
     bool basil;         /* api_version >= 2025-03-31 (items carry the period) */
     int64_t now;        /* Unix seconds; no event is dated later */
     int64_t anchor;     /* start of the user's billing period 1 */
-    json_t *tmpl[10];   /* templates, by the order of trigger_events.c's list */
+    json_t *tmpl[12];   /* templates, by the order of trigger_events.c's list */
     uint64_t rng;       /* state of the fresh-id generator */
     trig_event *events; /* built so far, in sending order */
     size_t n_events, cap_events;
@@ -70,6 +70,12 @@ int trig_credit_pack(trig_ctx *c, int period, const trig_item *pack);
 int trig_renewal(trig_ctx *c, int period, const trig_item *plan);
 int trig_upgrade(trig_ctx *c, int period, const trig_item *from, const trig_item *to);
 int trig_refund(trig_ctx *c, int period, const trig_item *pack);
+/* The subscription's invoice of the period (paid by `subscription` or
+ * `renewal`) refunded in full. */
+int trig_refund_subscription(trig_ctx *c, int period, const trig_item *plan);
+/* A chargeback of the period's pack: opened, funds withdrawn, under review,
+ * then won (funds reinstated) or lost. */
+int trig_dispute(trig_ctx *c, int period, const trig_item *pack, bool won);
 int trig_cancel(trig_ctx *c, int period, const trig_item *plan);
 /* Billing cases: n seats of a plan; a trial (its $0 invoice); a pause; a
  * second subscription whose first payment fails and which expires. */

@@ -12,6 +12,7 @@
  * events at fixed offsets in its period (never later than now), so separate
  * runs for one user tell one consistent story in any timing. */
 #include "trigger.h"
+#include "trigger_build.h"
 #include "alloc.h"
 #include "strbuf.h"
 
@@ -23,13 +24,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DAY ((int64_t)86400)
-
-enum { T_EVENT, T_CHECKOUT, T_SUB, T_INVOICE, T_LINE, T_CHARGE, T_REFUND, T_PI, T_PRICE, T_PLAN };
 static const char *const tmpl_names[] = {
-    "event",  "checkout.session", "subscription",   "invoice", "line_item",
-    "charge", "refund",           "payment_intent", "price",   "plan"};
+    "event",  "checkout.session", "subscription", "invoice", "line_item", "charge",
+    "refund", "payment_intent",   "price",        "plan",    "dispute",   "invoice_payment"};
 #define N_TMPL (sizeof(tmpl_names) / sizeof(tmpl_names[0]))
+_Static_assert(N_TMPL == T_COUNT, "a name for each template");
 
 static const char B62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -57,13 +56,13 @@ static void make_id(char *out, size_t size, const char *prefix, size_t n, uint64
 }
 
 /* An id that is the same for every run with the same user and label. */
-static void derived_id(char *out, size_t size, const char *prefix, size_t n, const char *user,
-                       const char *label) {
+void trig_derived_id(char *out, size_t size, const char *prefix, size_t n, const char *user,
+                     const char *label) {
     uint64_t s = fnv1a(fnv1a(0xCBF29CE484222325ULL, user), label);
     make_id(out, size, prefix, n, &s);
 }
 
-static void fresh_id(trig_ctx *c, char *out, size_t size, const char *prefix, size_t n) {
+void trig_fresh_id(trig_ctx *c, char *out, size_t size, const char *prefix, size_t n) {
     make_id(out, size, prefix, n, &c->rng);
 }
 
@@ -80,9 +79,9 @@ int trig_ctx_init(trig_ctx *c, const char *dir, const char *user, const char *ap
     c->now = now;
     if (getrandom(&c->rng, sizeof(c->rng), 0) != (ssize_t)sizeof(c->rng))
         c->rng = (uint64_t)now * 6364136223846793005ULL ^ (uint64_t)getpid();
-    derived_id(c->customer, sizeof(c->customer), "cus_", 14, c->user, "customer");
-    derived_id(c->subscription, sizeof(c->subscription), "sub_1", 23, c->user, "subscription");
-    derived_id(c->item, sizeof(c->item), "si_", 14, c->user, "subscription item");
+    trig_derived_id(c->customer, sizeof(c->customer), "cus_", 14, c->user, "customer");
+    trig_derived_id(c->subscription, sizeof(c->subscription), "sub_1", 23, c->user, "subscription");
+    trig_derived_id(c->item, sizeof(c->item), "si_", 14, c->user, "subscription item");
     /* the grid: period k starts at offset + k * TRIG_PERIOD */
     int64_t off = (int64_t)(fnv1a(0xCBF29CE484222325ULL, c->user) % TRIG_PERIOD);
     int64_t holding_now = off + ((now - off) / TRIG_PERIOD) * TRIG_PERIOD;
@@ -115,28 +114,8 @@ void trig_ctx_free(trig_ctx *c) {
 
 /* -------------------------------------------------------------- helpers -- */
 
-static json_t *tmpl(const trig_ctx *c, int t) {
+json_t *trig_tmpl(const trig_ctx *c, int t) {
     return json_deep_copy(c->tmpl[t]);
-}
-
-static void set_s(json_t *o, const char *key, const char *v) {
-    json_object_set_new(o, key, v ? json_string(v) : json_null());
-}
-
-static void set_i(json_t *o, const char *key, int64_t v) {
-    json_object_set_new(o, key, json_integer((json_int_t)v));
-}
-
-static void set_b(json_t *o, const char *key, bool v) {
-    json_object_set_new(o, key, json_boolean(v));
-}
-
-static int64_t period_start(const trig_ctx *c, int period) {
-    return c->anchor + (int64_t)(period - 1) * TRIG_PERIOD;
-}
-
-static int64_t upto_now(const trig_ctx *c, int64_t t) {
-    return t < c->now ? t : c->now;
 }
 
 static const char *email(const trig_ctx *c, char *buf, size_t size) {
@@ -155,8 +134,8 @@ static void money(char *buf, size_t size, long cents) {
 /* The price as Stripe expands it on items and lines. */
 static json_t *price_obj(const trig_ctx *c, const trig_item *it, bool recurring) {
     char product[32], amount[24];
-    json_t *p = tmpl(c, T_PRICE);
-    derived_id(product, sizeof(product), "prod_", 14, it->price, "product");
+    json_t *p = trig_tmpl(c, T_PRICE);
+    trig_derived_id(product, sizeof(product), "prod_", 14, it->price, "product");
     snprintf(amount, sizeof(amount), "%ld", it->amount);
     set_s(p, "id", it->price);
     set_s(p, "product", product);
@@ -173,7 +152,7 @@ static json_t *price_obj(const trig_ctx *c, const trig_item *it, bool recurring)
 
 /* The legacy plan object that mirrors a recurring price. */
 static json_t *plan_obj(const trig_ctx *c, const trig_item *it) {
-    json_t *price = price_obj(c, it, true), *p = tmpl(c, T_PLAN);
+    json_t *price = price_obj(c, it, true), *p = trig_tmpl(c, T_PLAN);
     char amount[24];
     snprintf(amount, sizeof(amount), "%ld", it->amount);
     set_s(p, "id", it->price);
@@ -188,12 +167,12 @@ static json_t *plan_obj(const trig_ctx *c, const trig_item *it) {
 
 /* Wrap obj (stolen) in an event and append it. `api` marks events caused by
  * an API request (they carry a request id and an idempotency key). */
-static int emit(trig_ctx *c, const char *type, json_t *obj, json_t *previous, int64_t created,
-                bool api) {
-    json_t *ev = tmpl(c, T_EVENT), *data = json_object();
+int trig_emit(trig_ctx *c, const char *type, json_t *obj, json_t *previous, int64_t created,
+              bool api) {
+    json_t *ev = trig_tmpl(c, T_EVENT), *data = json_object();
     char id[40], req[32], key[40];
     uint64_t a = splitmix(&c->rng), b = splitmix(&c->rng);
-    fresh_id(c, id, sizeof(id), "evt_1", 23);
+    trig_fresh_id(c, id, sizeof(id), "evt_1", 23);
     set_s(ev, "id", id);
     set_s(ev, "api_version", c->api_version);
     set_i(ev, "created", upto_now(c, created));
@@ -201,7 +180,7 @@ static int emit(trig_ctx *c, const char *type, json_t *obj, json_t *previous, in
     if (previous) json_object_set_new(data, "previous_attributes", previous);
     json_object_set_new(ev, "data", data);
     if (api) {
-        fresh_id(c, req, sizeof(req), "req_", 14);
+        trig_fresh_id(c, req, sizeof(req), "req_", 14);
         snprintf(key, sizeof(key), "%08x-%04x-4%03x-%04x-%012" PRIx64, (unsigned)(a >> 32),
                  (unsigned)(a >> 16) & 0xFFFF, (unsigned)a & 0xFFF,
                  0x8000 | ((unsigned)(b >> 48) & 0x3FFF), (uint64_t)(b & 0xFFFFFFFFFFFFULL));
@@ -242,7 +221,7 @@ static int emit(trig_ctx *c, const char *type, json_t *obj, json_t *previous, in
 
 static json_t *checkout(trig_ctx *c, const char *session, const char *mode, long amount,
                         int64_t created, json_t *meta) {
-    json_t *s = tmpl(c, T_CHECKOUT);
+    json_t *s = trig_tmpl(c, T_CHECKOUT);
     char mail[64];
     set_s(s, "id", session);
     set_s(s, "mode", mode);
@@ -259,7 +238,7 @@ static json_t *checkout(trig_ctx *c, const char *session, const char *mode, long
 
 static json_t *subscription(trig_ctx *c, const trig_item *plan, const char *status, int period,
                             const char *latest_invoice) {
-    json_t *s = tmpl(c, T_SUB),
+    json_t *s = trig_tmpl(c, T_SUB),
            *item = json_array_get(json_object_get(json_object_get(s, "items"), "data"), 0);
     int64_t start = period_start(c, period), created = c->anchor + 30;
     char url[96];
@@ -297,10 +276,10 @@ static json_t *subscription(trig_ctx *c, const trig_item *plan, const char *stat
 
 static json_t *line(trig_ctx *c, const char *invoice, const trig_item *plan, long amount,
                     int64_t start, int64_t end, bool proration, const char *description) {
-    json_t *ln = tmpl(c, T_LINE), *price = price_obj(c, plan, true);
+    json_t *ln = trig_tmpl(c, T_LINE), *price = price_obj(c, plan, true);
     char id[40], ii[40] = "";
-    fresh_id(c, id, sizeof(id), "il_1", 23);
-    if (proration) fresh_id(c, ii, sizeof(ii), "ii_1", 23);
+    trig_fresh_id(c, id, sizeof(id), "il_1", 23);
+    if (proration) trig_fresh_id(c, ii, sizeof(ii), "ii_1", 23);
     set_s(ln, "id", id);
     set_s(ln, "invoice", invoice);
     set_s(ln, "subscription", c->subscription);
@@ -342,7 +321,7 @@ static json_t *line(trig_ctx *c, const char *invoice, const trig_item *plan, lon
 /* A paid invoice of the user's subscription; lines (stolen) decide P. */
 static json_t *invoice(trig_ctx *c, const char *id, const char *reason, int number, int64_t created,
                        json_t *lines) {
-    json_t *inv = tmpl(c, T_INVOICE), *ln;
+    json_t *inv = trig_tmpl(c, T_INVOICE), *ln;
     size_t i;
     long total = 0;
     int64_t pstart = INT64_MAX, pend = 0, v;
@@ -389,8 +368,7 @@ static json_t *invoice(trig_ctx *c, const char *id, const char *reason, int numb
         set_s(d, "subscription", c->subscription);
     } else {
         char ch[40], pi[40];
-        fresh_id(c, ch, sizeof(ch), "ch_3", 23);
-        fresh_id(c, pi, sizeof(pi), "pi_3", 23);
+        trig_invoice_ids(c, number, ch, pi);
         json_object_del(inv, "parent");
         json_object_del(inv, "customer_account");
         set_s(inv, "subscription", c->subscription);
@@ -404,34 +382,68 @@ static json_t *invoice(trig_ctx *c, const char *id, const char *reason, int numb
     return inv;
 }
 
-/* invoice.paid and invoice.payment_succeeded: both arrive for one invoice. */
-static int emit_paid(trig_ctx *c, json_t *inv, int64_t t) {
+/* The payment of the user's invoice `number`: the same ids in the invoice
+ * (before basil), its invoice_payment (from basil on) and a refund. */
+void trig_invoice_ids(const trig_ctx *c, int number, char *ch, char *pi) {
+    char label[64];
+    snprintf(label, sizeof(label), "invoice %d charge", number);
+    trig_derived_id(ch, 40, "ch_3", 23, c->user, label);
+    snprintf(label, sizeof(label), "invoice %d payment intent", number);
+    trig_derived_id(pi, 40, "pi_3", 23, c->user, label);
+}
+
+/* invoice_payment.paid (from basil on): which payment paid invoice `number`. */
+static int emit_invoice_payment(trig_ctx *c, const json_t *inv, int number, int64_t t) {
+    char ch[40], pi[40], id[40];
+    json_int_t paid = json_integer_value(json_object_get(inv, "amount_paid"));
+    trig_invoice_ids(c, number, ch, pi);
+    trig_fresh_id(c, id, sizeof(id), "inpay_1", 23);
+    json_t *p = trig_tmpl(c, T_INVOICE_PAYMENT);
+    set_s(p, "id", id);
+    set_s(p, "invoice", json_string_value(json_object_get(inv, "id")));
+    set_i(p, "amount_paid", paid);
+    set_i(p, "amount_requested", paid);
+    set_i(p, "created", upto_now(c, t));
+    set_s(json_object_get(p, "payment"), "payment_intent", pi);
+    set_i(json_object_get(p, "status_transitions"), "paid_at", upto_now(c, t));
+    return trig_emit(c, "invoice_payment.paid", p, NULL, t, false);
+}
+
+/* invoice.paid and invoice.payment_succeeded: both arrive for one invoice;
+ * from basil on, invoice_payment.paid too when it charged something. */
+static int emit_paid(trig_ctx *c, json_t *inv, int number, int64_t t) {
     json_t *copy = json_deep_copy(inv);
-    int rc = emit(c, "invoice.paid", inv, NULL, t, false);
-    if (rc == 0) return emit(c, "invoice.payment_succeeded", copy, NULL, t, false);
+    bool charged = json_integer_value(json_object_get(inv, "amount_paid")) > 0;
+    if (c->basil && charged && emit_invoice_payment(c, inv, number, t) != 0) {
+        json_decref(inv);
+        json_decref(copy);
+        return -1;
+    }
+    int rc = trig_emit(c, "invoice.paid", inv, NULL, t, false);
+    if (rc == 0) return trig_emit(c, "invoice.payment_succeeded", copy, NULL, t, false);
     json_decref(copy);
     return rc;
 }
 
 /* The pack purchase of a period: the same ids in credit-pack and refund. */
-static void pack_ids(const trig_ctx *c, int period, const trig_item *pack, char *cs, char *pi,
-                     char *ch) {
+void trig_pack_ids(const trig_ctx *c, int period, const trig_item *pack, char *cs, char *pi,
+                   char *ch) {
     char label[128];
     snprintf(label, sizeof(label), "pack %s %d session", pack->id, period);
-    derived_id(cs, 72, "cs_test_a1", 54, c->user, label);
+    trig_derived_id(cs, 72, "cs_test_a1", 54, c->user, label);
     snprintf(label, sizeof(label), "pack %s %d payment intent", pack->id, period);
-    derived_id(pi, 40, "pi_3", 23, c->user, label);
+    trig_derived_id(pi, 40, "pi_3", 23, c->user, label);
     snprintf(label, sizeof(label), "pack %s %d charge", pack->id, period);
-    derived_id(ch, 40, "ch_3", 23, c->user, label);
+    trig_derived_id(ch, 40, "ch_3", 23, c->user, label);
 }
 
-static json_t *charge(trig_ctx *c, const char *id, const char *pi, long amount, long refunded,
-                      int64_t created) {
-    json_t *ch = tmpl(c, T_CHARGE), *refunds = json_array();
+json_t *trig_charge(trig_ctx *c, const char *id, const char *pi, long amount, long refunded,
+                    int64_t created) {
+    json_t *ch = trig_tmpl(c, T_CHARGE), *refunds = json_array();
     char txn[40], pm[40], mail[64], url[64], fp[24];
-    fresh_id(c, txn, sizeof(txn), "txn_3", 23);
-    derived_id(pm, sizeof(pm), "pm_1", 23, c->user, "payment method");
-    derived_id(fp, sizeof(fp), "", 16, c->user, "card fingerprint");
+    trig_fresh_id(c, txn, sizeof(txn), "txn_3", 23);
+    trig_derived_id(pm, sizeof(pm), "pm_1", 23, c->user, "payment method");
+    trig_derived_id(fp, sizeof(fp), "", 16, c->user, "card fingerprint");
     snprintf(url, sizeof(url), "/v1/charges/%s/refunds", id);
     set_s(ch, "id", id);
     set_s(ch, "payment_intent", pi);
@@ -448,10 +460,10 @@ static json_t *charge(trig_ctx *c, const char *id, const char *pi, long amount, 
     set_i(ch, "amount_refunded", refunded);
     set_b(ch, "refunded", refunded == amount);
     if (refunded > 0) {
-        json_t *r = tmpl(c, T_REFUND);
+        json_t *r = trig_tmpl(c, T_REFUND);
         char re[40], rtxn[40];
-        fresh_id(c, re, sizeof(re), "re_3", 23);
-        fresh_id(c, rtxn, sizeof(rtxn), "txn_3", 23);
+        trig_fresh_id(c, re, sizeof(re), "re_3", 23);
+        trig_fresh_id(c, rtxn, sizeof(rtxn), "txn_3", 23);
         set_s(r, "id", re);
         set_s(r, "charge", id);
         set_s(r, "payment_intent", pi);
@@ -472,8 +484,8 @@ static json_t *charge(trig_ctx *c, const char *id, const char *pi, long amount, 
 int trig_subscription(trig_ctx *c, int period, const trig_item *plan) {
     int64_t s = period_start(c, period), t = s + 60;
     char cs[72], inv_id[40], desc[256], amount[24];
-    fresh_id(c, cs, sizeof(cs), "cs_test_a1", 54);
-    fresh_id(c, inv_id, sizeof(inv_id), "in_1", 23);
+    trig_fresh_id(c, cs, sizeof(cs), "cs_test_a1", 54);
+    trig_fresh_id(c, inv_id, sizeof(inv_id), "in_1", 23);
     json_t *session = checkout(c, cs, "subscription", plan->amount, s, user_meta(c));
     set_s(session, "subscription", c->subscription);
     set_s(session, "invoice", inv_id);
@@ -483,25 +495,25 @@ int trig_subscription(trig_ctx *c, int period, const trig_item *plan) {
     json_t *lines = json_array();
     json_array_append_new(lines,
                           line(c, inv_id, plan, plan->amount, s, s + TRIG_PERIOD, false, desc));
-    if (emit(c, "checkout.session.completed", session, NULL, t, false) != 0 ||
-        emit(c, "customer.subscription.created", subscription(c, plan, "active", period, inv_id),
-             NULL, t, false) != 0) {
+    if (trig_emit(c, "checkout.session.completed", session, NULL, t, false) != 0 ||
+        trig_emit(c, "customer.subscription.created",
+                  subscription(c, plan, "active", period, inv_id), NULL, t, false) != 0) {
         json_decref(lines);
         return -1;
     }
     return emit_paid(c, invoice(c, inv_id, "subscription_create", 2 * period - 1, t + 2, lines),
-                     t + 2);
+                     2 * period - 1, t + 2);
 }
 
 int trig_credit_pack(trig_ctx *c, int period, const trig_item *pack) {
     int64_t t = period_start(c, period) + 3 * DAY;
     char cs[72], pi[40], ch[40], secret[80];
-    pack_ids(c, period, pack, cs, pi, ch);
+    trig_pack_ids(c, period, pack, cs, pi, ch);
     t = upto_now(c, t);
     json_t *session = checkout(c, cs, "payment", pack->amount, t - 40,
                                json_pack("{ssss}", "user_id", c->user, "credit_pack", pack->id));
     set_s(session, "payment_intent", pi);
-    json_t *intent = tmpl(c, T_PI);
+    json_t *intent = trig_tmpl(c, T_PI);
     snprintf(secret, sizeof(secret), "%s_secret_%.25s", pi, cs + 10);
     set_s(intent, "id", pi);
     set_s(intent, "customer", c->customer);
@@ -511,27 +523,28 @@ int trig_credit_pack(trig_ctx *c, int period, const trig_item *pack) {
     set_i(intent, "amount", pack->amount);
     set_i(intent, "amount_received", pack->amount);
     set_i(intent, "created", t - 5);
-    if (emit(c, "checkout.session.completed", session, NULL, t, false) != 0) {
+    if (trig_emit(c, "checkout.session.completed", session, NULL, t, false) != 0) {
         json_decref(intent);
         return -1;
     }
-    if (emit(c, "payment_intent.succeeded", intent, NULL, t, false) != 0) return -1;
-    return emit(c, "charge.succeeded", charge(c, ch, pi, pack->amount, 0, t - 2), NULL, t, false);
+    if (trig_emit(c, "payment_intent.succeeded", intent, NULL, t, false) != 0) return -1;
+    return trig_emit(c, "charge.succeeded", trig_charge(c, ch, pi, pack->amount, 0, t - 2), NULL, t,
+                     false);
 }
 
 int trig_renewal(trig_ctx *c, int period, const trig_item *plan) {
     int64_t s = period_start(c, period);
     char inv_id[40], desc[256], amount[24];
     json_t *prev;
-    fresh_id(c, inv_id, sizeof(inv_id), "in_1", 23);
+    trig_fresh_id(c, inv_id, sizeof(inv_id), "in_1", 23);
     if (c->basil)
         prev = json_pack("{s{s[{sIsI}]}}", "items", "data", "current_period_end", (json_int_t)s,
                          "current_period_start", (json_int_t)(s - TRIG_PERIOD));
     else
         prev = json_pack("{sIsI}", "current_period_end", (json_int_t)s, "current_period_start",
                          (json_int_t)(s - TRIG_PERIOD));
-    if (emit(c, "customer.subscription.updated", subscription(c, plan, "active", period, inv_id),
-             prev, s, false) != 0)
+    if (trig_emit(c, "customer.subscription.updated",
+                  subscription(c, plan, "active", period, inv_id), prev, s, false) != 0)
         return -1;
     money(amount, sizeof(amount), plan->amount);
     snprintf(desc, sizeof(desc), "1 × %s (at %s / month)", plan->name, amount);
@@ -539,7 +552,7 @@ int trig_renewal(trig_ctx *c, int period, const trig_item *plan) {
     json_array_append_new(lines,
                           line(c, inv_id, plan, plan->amount, s, s + TRIG_PERIOD, false, desc));
     return emit_paid(c, invoice(c, inv_id, "subscription_cycle", 2 * period - 1, s + 3600, lines),
-                     s + 3600);
+                     2 * period - 1, s + 3600);
 }
 
 int trig_upgrade(trig_ctx *c, int period, const trig_item *from, const trig_item *to) {
@@ -547,26 +560,18 @@ int trig_upgrade(trig_ctx *c, int period, const trig_item *from, const trig_item
     long unused = -(long)(from->amount * (e - t) / TRIG_PERIOD);
     long remaining = (long)(to->amount * (e - t) / TRIG_PERIOD);
     char inv_id[40], d1[160], d2[160];
-    fresh_id(c, inv_id, sizeof(inv_id), "in_1", 23);
+    trig_fresh_id(c, inv_id, sizeof(inv_id), "in_1", 23);
     json_t *prev = json_pack("{s{s[{s{ss}}]}}", "items", "data", "price", "id", from->price);
-    if (emit(c, "customer.subscription.updated", subscription(c, to, "active", period, inv_id),
-             prev, t, true) != 0)
+    if (trig_emit(c, "customer.subscription.updated", subscription(c, to, "active", period, inv_id),
+                  prev, t, true) != 0)
         return -1;
     snprintf(d1, sizeof(d1), "Unused time on %s after upgrade", from->name);
     snprintf(d2, sizeof(d2), "Remaining time on %s after upgrade", to->name);
     json_t *lines = json_array();
     json_array_append_new(lines, line(c, inv_id, from, unused, t, e, true, d1));
     json_array_append_new(lines, line(c, inv_id, to, remaining, t, e, true, d2));
-    return emit_paid(c, invoice(c, inv_id, "subscription_update", 2 * period, t + 5, lines), t + 5);
-}
-
-int trig_refund(trig_ctx *c, int period, const trig_item *pack) {
-    int64_t t = upto_now(c, period_start(c, period) + TRIG_PERIOD + 2 * DAY);
-    char cs[72], pi[40], ch[40];
-    pack_ids(c, period, pack, cs, pi, ch);
-    json_t *obj = charge(c, ch, pi, pack->amount, pack->amount / 2, t);
-    set_i(obj, "created", upto_now(c, period_start(c, period) + 3 * DAY - 2));
-    return emit(c, "charge.refunded", obj, json_pack("{si}", "amount_refunded", 0), t, true);
+    return emit_paid(c, invoice(c, inv_id, "subscription_update", 2 * period, t + 5, lines),
+                     2 * period, t + 5);
 }
 
 int trig_cancel(trig_ctx *c, int period, const trig_item *plan) {
@@ -577,7 +582,7 @@ int trig_cancel(trig_ctx *c, int period, const trig_item *plan) {
     json_object_set_new(sub, "cancellation_details",
                         json_pack("{snssss}", "comment", "feedback", "too_expensive", "reason",
                                   "cancellation_requested"));
-    return emit(c, "customer.subscription.deleted", sub, NULL, t, true);
+    return trig_emit(c, "customer.subscription.deleted", sub, NULL, t, true);
 }
 
 /* ---------------------------------------------------- billing scenarios -- */
@@ -596,8 +601,8 @@ static int start_subscription(trig_ctx *c, int period, const trig_item *plan, co
                               long n, int64_t trial_end, long amount, bool failed) {
     int64_t s = period_start(c, period), e = s + TRIG_PERIOD, t = s + 60;
     char cs[72], inv_id[40], desc[256];
-    fresh_id(c, cs, sizeof(cs), "cs_test_a1", 54);
-    fresh_id(c, inv_id, sizeof(inv_id), "in_1", 23);
+    trig_fresh_id(c, cs, sizeof(cs), "cs_test_a1", 54);
+    trig_fresh_id(c, inv_id, sizeof(inv_id), "in_1", 23);
     json_t *session = checkout(c, cs, "subscription", amount, s, user_meta(c));
     set_s(session, "subscription", c->subscription);
     set_s(session, "invoice", inv_id);
@@ -615,19 +620,19 @@ static int start_subscription(trig_ctx *c, int period, const trig_item *plan, co
     json_t *ln = line(c, inv_id, plan, amount, s, e, false, desc), *lines = json_array();
     set_i(ln, "quantity", n);
     json_array_append_new(lines, ln);
-    if (emit(c, "checkout.session.completed", session, NULL, t, false) != 0 ||
-        emit(c, "customer.subscription.created", sub, NULL, t, false) != 0) {
+    if (trig_emit(c, "checkout.session.completed", session, NULL, t, false) != 0 ||
+        trig_emit(c, "customer.subscription.created", sub, NULL, t, false) != 0) {
         json_decref(lines);
         return -1;
     }
     json_t *inv = invoice(c, inv_id, "subscription_create", 2 * period - 1, t + 2, lines);
-    if (!failed) return emit_paid(c, inv, t + 2);
+    if (!failed) return emit_paid(c, inv, 2 * period - 1, t + 2);
     set_s(inv, "status", "open");
     set_i(inv, "amount_paid", 0);
     set_i(inv, "amount_remaining", amount);
     set_s(json_object_get(inv, "status_transitions"), "paid_at", NULL);
     if (!c->basil) set_b(inv, "paid", false);
-    return emit(c, "invoice.payment_failed", inv, NULL, t + 2, false);
+    return trig_emit(c, "invoice.payment_failed", inv, NULL, t + 2, false);
 }
 
 int trig_seats(trig_ctx *c, int period, const trig_item *plan, long seats) {
@@ -645,8 +650,8 @@ int trig_pause(trig_ctx *c, int period, const trig_item *plan) {
     json_object_set_new(
         sub, "pause_collection",
         json_pack("{ssso}", "behavior", "keep_as_draft", "resumes_at", json_null()));
-    return emit(c, "customer.subscription.paused", sub, json_pack("{ss}", "status", "active"), t,
-                true);
+    return trig_emit(c, "customer.subscription.paused", sub, json_pack("{ss}", "status", "active"),
+                     t, true);
 }
 
 /* A second subscription of the user's customer whose first payment never
@@ -657,14 +662,14 @@ int trig_second_subscription(trig_ctx *c, int period, const trig_item *plan) {
     int64_t t = upto_now(c, period_start(c, period) + 7 * DAY);
     str_copy(first, c->subscription, sizeof(first));
     str_copy(first_item, c->item, sizeof(first_item));
-    fresh_id(c, c->subscription, sizeof(c->subscription), "sub_1", 23);
-    fresh_id(c, c->item, sizeof(c->item), "si_", 14);
+    trig_fresh_id(c, c->subscription, sizeof(c->subscription), "sub_1", 23);
+    trig_fresh_id(c, c->item, sizeof(c->item), "si_", 14);
     int rc = start_subscription(c, period, plan, "incomplete", 1, 0, plan->amount, true);
     json_t *sub = rc == 0 ? subscription(c, plan, "incomplete_expired", period, NULL) : NULL;
     if (sub) {
         set_i(sub, "created", period_start(c, period) + 30);
-        rc = emit(c, "customer.subscription.updated", sub,
-                  json_pack("{ss}", "status", "incomplete"), t + DAY, false);
+        rc = trig_emit(c, "customer.subscription.updated", sub,
+                       json_pack("{ss}", "status", "incomplete"), t + DAY, false);
     }
     str_copy(c->subscription, first, sizeof(c->subscription));
     str_copy(c->item, first_item, sizeof(c->item));

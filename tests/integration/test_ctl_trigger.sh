@@ -4,7 +4,8 @@
 # file by the rules of SPEC section 4: `lifecycle` in both API shapes, then
 # each single scenario in sequence for another user (separate runs must refer
 # to the same customer, subscription and pack), then the billing scenarios (seats,
-# trial, second-subscription, pause) each for a user of its own. Then the usage errors (exit 2,
+# trial, second-subscription, pause) each for a user of its own, then refunds and disputes
+# (refund-subscription, dispute-lost, dispute-won) in both shapes. Then the usage errors (exit 2,
 # one line) and an unreachable URL (exit 1).
 . "$(dirname "$0")/e2e_lib.sh"
 
@@ -140,6 +141,31 @@ trig pause --user "$U"
 check "pause: paused, the credits kept but not spendable" "paused $C1 f" \
     "$(sql "SELECT s.status || ' ' || s.plan_credits FROM (SELECT status, (SELECT subscription_credits FROM paystream.get_credit_balance('$U')) AS plan_credits FROM paystream.get_subscription('$U')) s") $(sql "SELECT paystream.check_credits('$U', 1)")"
 check "billing scenarios: nothing dead-lettered" 0 "$(rcli XLEN "$STREAM:dead")"
+reconcile_clean
+
+# ---------------------------------------------------------------------------
+# refunds and disputes, in both shapes (before basil an invoice names its
+# payment; from basil on invoice_payment.paid does)
+n=0
+for api in 2025-03-31.basil 2024-06-20; do
+    n=$((n + 1))
+    U=7419e000-0000-4000-8000-00000000002$n
+    trig subscription --user "$U" --api-version "$api"
+    trig credit-pack --user "$U" --api-version "$api"
+    trig dispute-lost --user "$U" --api-version "$api"
+    bal "$U" "$api dispute-lost (the pack's credits taken back)" "$C1" 0
+    trig refund-subscription --user "$U" --api-version "$api"
+    bal "$U" "$api refund-subscription (the period's credits taken back)" 0 0
+    check "$api: each payment's credits owed back, taken back, not collectable" \
+        "$C1 $C1 0|$PACK $PACK 0" \
+        "$(sql "SELECT string_agg(due || ' ' || taken || ' ' || uncollected, '|' ORDER BY source) FROM paystream.payments WHERE user_id = '$U'")"
+    U=7419e000-0000-4000-8000-00000000003$n
+    trig credit-pack --user "$U" --api-version "$api"
+    trig dispute-won --user "$U" --api-version "$api"
+    bal "$U" "$api dispute-won (whatever the dispute took came back)" 0 "$PACK"
+done
+check "refunds and disputes: recorded with their user, nothing dead-lettered" "0 0" \
+    "$(sql "SELECT count(*) FROM paystream.webhook_events WHERE (type LIKE 'charge.dispute.%' OR type = 'charge.refunded') AND user_id IS NULL") $(rcli XLEN "$STREAM:dead")"
 reconcile_clean
 
 # ---------------------------------------------------------------------------
