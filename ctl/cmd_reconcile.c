@@ -41,7 +41,12 @@ static const reconcile_check checks[] = {
     {"each Stripe-made ledger row names its event",
      "SELECT user_id, format('row %s (%s) has no event id', id, kind)"
      " FROM paystream.credit_transactions WHERE event_id IS NULL"
-     " AND kind IN ('subscription_grant', 'subscription_upgrade', 'pack_grant', 'pack_refund')"},
+     " AND kind IN ('subscription_grant', 'subscription_upgrade', 'pack_grant', 'pack_refund',"
+     " 'subscription_refund', 'dispute_withdrawal', 'dispute_reinstatement')"},
+    {"no refunded or disputed payment takes back more than it granted",
+     "SELECT user_id, format('payment %s: granted %s, owed back %s, taken %s, uncollected %s',"
+     " payment, granted, due, taken, uncollected) FROM paystream.payments"
+     " WHERE due > granted OR taken + uncollected > granted"},
 };
 
 #define NCHECKS (sizeof(checks) / sizeof(checks[0]))

@@ -179,6 +179,13 @@ has "reconcile sums up" "$out" '^reconcile: 1 check\(s\) failed, 1 breach\(es\)$
 sql "UPDATE paystream.subscriptions SET overage_credits = overage_credits - 5 WHERE user_id = '$user'" >/dev/null
 run reconcile
 check "reconcile after the repair exit status" 0 "$rc"
+# a payment that owes back more than it granted (a rule gone wrong)
+sql "INSERT INTO paystream.payments (payment, user_id, source, reference, granted, amount, due, taken)
+     VALUES ('pi_broken', '$user', 'pack', 'cs_broken', 40, 1000, 40, 45)" >/dev/null
+run reconcile
+check "reconcile of a payment taking back more than it granted exit status" 1 "$rc"
+has "reconcile names the payment" "$out" "payment pi_broken: granted 40, owed back 40, taken 45, uncollected 0"
+sql "DELETE FROM paystream.payments WHERE payment = 'pi_broken'" >/dev/null
 run reconcile extra
 check "reconcile with an argument exit status" 2 "$rc"
 
