@@ -26,7 +26,7 @@ BEGIN
     IF p_invoice IS NOT NULL THEN
         PERFORM paystream._invoice_payment(p_invoice, v_payment, NULL, p_event_id);
     END IF;
-    p := paystream._payment_open(v_payment, p_amount, 'refund of charge ' || p_charge,
+    p := paystream._payment_open(v_payment, p_amount, NULL, 'refund of charge ' || p_charge,
                                  p_event_id);
     p.refunded := greatest(p.refunded, p_amount_refunded);
     RETURN 'refund: ' || paystream._payment_settle(p, p_charge,
@@ -74,7 +74,8 @@ BEGIN
         RAISE EXCEPTION 'dispute %: unknown status %', p_dispute, p_status
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    p := paystream._payment_open(v_payment, NULL, 'dispute ' || p_dispute, p_event_id);
+    p := paystream._payment_open(v_payment, NULL, p_amount, 'dispute ' || p_dispute,
+                                 p_event_id);
     SELECT * INTO d FROM paystream.disputes WHERE dispute = p_dispute;
     IF FOUND AND (s.final, p_event_created, p_event_id)
                  <= (d.state_final, d.state_created, d.state_event_id) THEN

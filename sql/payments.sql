@@ -37,10 +37,13 @@ $$;
 
 -- The payment's record, under its user's row lock (made on first use); a
 -- payment paystream granted nothing for (yet) waits for its purchase
--- (SQLSTATE 55000, SPEC §3). p_amount: what the event says was paid, when
--- it says so.
+-- (SQLSTATE 55000, SPEC §3). p_amount: what a charge says was paid, when the
+-- event is a charge's; p_fallback: the amount to assume when neither the
+-- purchase nor a charge said (a dispute's amount: disputes are of the whole
+-- payment but for rare partial ones).
 CREATE OR REPLACE FUNCTION paystream._payment_open(p_payment text, p_amount bigint,
-                                                   p_what text, p_event_id text)
+                                                   p_fallback bigint, p_what text,
+                                                   p_event_id text)
 RETURNS paystream.payments
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -56,7 +59,7 @@ BEGIN
     INSERT INTO paystream.payments (payment, user_id, source, reference, subscription, period_end,
                                     granted, amount, event_id)
     VALUES (p_payment, s.user_id, s.source, s.reference, s.subscription, s.period_end,
-            s.granted, coalesce(s.amount, p_amount), p_event_id)
+            s.granted, coalesce(nullif(s.amount, 0), p_amount, p_fallback), p_event_id)
     ON CONFLICT (payment) DO NOTHING;
     SELECT * INTO p FROM paystream.payments WHERE payment = p_payment;
     IF p_amount > 0 AND p_amount <> p.amount THEN  -- the charge's own figure: shares kept
