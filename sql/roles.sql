@@ -44,7 +44,7 @@ GRANT USAGE ON SCHEMA paystream TO paystream_worker, paystream_app, paystream_op
 GRANT SELECT ON paystream.subscriptions, paystream.subscription_history,
                 paystream.credit_transactions, paystream.webhook_events, paystream.plans,
                 paystream.plan_prices, paystream.credit_packs, paystream.pack_purchases,
-                paystream.customers, paystream.credit_usages
+                paystream.customers, paystream.credit_usages, paystream.waiting_events
 TO paystream_operator;
 GRANT INSERT, UPDATE ON paystream.plans, paystream.plan_prices, paystream.credit_packs
 TO paystream_operator;
