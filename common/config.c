@@ -76,6 +76,8 @@ static const cfg_setting settings[] = {
      "PEM private key for PAYSTREAM_TLS_CERT"},
     {"PAYSTREAM_TOLERANCE", "tolerance", CFG_INT, F(tolerance), "300", PROG_INGEST | PROG_CTL, 0, 0,
      0, 86400L * 365, "seconds a signature timestamp may be old"},
+    {"PAYSTREAM_WAIT_MAX", "wait-max", CFG_DURATION, F(wait_max), "72h", PROG_WORKER, 0, 0, 1, 0,
+     "how long an event may wait for another event it needs (then: dead letter)"},
     {"PAYSTREAM_WEBHOOK_PATH", "webhook-path", CFG_STRING, F(webhook_path), "/webhooks/stripe",
      PROG_INGEST, 0, 0, 0, 0, "the path Stripe posts to"},
     {"STRIPE_WEBHOOK_SECRET", "stripe-webhook-secret", CFG_STRING, F(webhook_secret), NULL,

@@ -35,6 +35,7 @@ typedef struct ps_config {
     char *tls_cert;
     char *tls_key;
     long tolerance; /* seconds */
+    long wait_max;  /* seconds an event may wait for another (SPEC 3) */
     char *webhook_path;
     char *webhook_secret; /* comma-separated whsec_... list; never logged */
 } ps_config;

@@ -5,10 +5,13 @@
  * applies it at once through the workers' own idempotent path (apply.c) and
  * removes the dead letter after COMMIT. One that still fails stays dead, its
  * new error recorded in webhook_events; `--all` goes on with the rest and
- * exits 1 if any failed. An event applied meanwhile is reported as skipped. */
+ * exits 1 if any failed. An event applied meanwhile is reported as skipped.
+ * One that still waits for another event (its wait ran out, SPEC 3) starts
+ * a fresh wait: it goes back to the stream, where a worker keeps it. */
 #include "commands.h"
 #include "apply.h"
 #include "stream.h"
+#include "timeutil.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -16,7 +19,7 @@
 #define PAGE 500
 
 typedef struct retry_counts {
-    long applied, skipped, failed;
+    long applied, skipped, failed, waiting;
 } retry_counts;
 
 static const char *or_dash(const char *s) {
@@ -45,6 +48,26 @@ static int dead_list(redis_conn *rc, const char *dead) {
     return 0;
 }
 
+/* A dead letter whose rule still waits for another event: back to the
+ * stream (a fresh arrival), where a worker starts a fresh wait for it; then
+ * out of the dead letters. */
+static int wait_again(const ps_config *cfg, redis_conn *rc, const char *dead, const stream_entry *d,
+                      const apply_info *info, retry_counts *n) {
+    char new_id[64] = "";
+    if (stream_add(rc, cfg->stream, d->event_id ? d->event_id : info->event_id,
+                   d->type ? d->type : info->type, d->body ? d->body : "", d->body_len,
+                   time_now_ms(), new_id) != 0)
+        return ctl_fail(-1, "dead retry", "%s: cannot re-add it to %s: %s", d->id, cfg->stream,
+                        redis_errstr(rc));
+    n->waiting++;
+    printf("%s  %s  %s  waits again (back in %s as %s): %s\n", d->id, or_dash(d->event_id),
+           or_dash(d->type), cfg->stream, new_id, info->error);
+    if (stream_delete(rc, dead, d->id) != 0)
+        return ctl_fail(-1, "dead retry", "%s is back in %s but still in %s: %s", d->id,
+                        cfg->stream, dead, redis_errstr(rc));
+    return 0;
+}
+
 /* Apply one dead letter now. Returns -1 only when the database or Redis is
  * gone (nothing after it could succeed); a failed event is counted, not fatal. */
 static int retry_one(const ps_config *cfg, pg_conn *pg, redis_conn *rc, const char *dead,
@@ -57,6 +80,8 @@ static int retry_one(const ps_config *cfg, pg_conn *pg, redis_conn *rc, const ch
         n->failed++;
         return ctl_fail(-1, "dead retry", "%s: %s", d->id, pg_errstr(pg));
     }
+    if (r == APPLY_RETRY && strcmp(info.sqlstate, "55000") == 0)
+        return wait_again(cfg, rc, dead, d, &info, n);
     if (r == APPLY_RETRY) {
         n->failed++;
         printf("%s  %s  %s  failed, stays dead: %s\n", d->id, or_dash(d->event_id),
@@ -81,14 +106,14 @@ static int retry_one(const ps_config *cfg, pg_conn *pg, redis_conn *rc, const ch
 static int dead_retry(const ps_config *cfg, pg_conn *pg, redis_conn *rc, const char *dead,
                       const char *id) {
     bool all = strcmp(id, "--all") == 0;
-    retry_counts n = {0, 0, 0};
+    retry_counts n = {0, 0, 0, 0};
     char from[80];
     snprintf(from, sizeof(from), "%s", all ? "-" : id);
     for (;;) {
         stream_batch b;
         if (stream_range(rc, dead, from, all ? "+" : id, PAGE, &b) != 0)
             return ctl_fail(1, "dead retry", "%s", redis_errstr(rc));
-        if (b.n == 0 && !all && n.applied + n.skipped + n.failed == 0) {
+        if (b.n == 0 && !all && n.applied + n.skipped + n.failed + n.waiting == 0) {
             stream_batch_free(&b);
             return ctl_fail(1, "dead retry", "no dead letter %s in %s (already retried?)", id,
                             dead);
@@ -101,7 +126,9 @@ static int dead_retry(const ps_config *cfg, pg_conn *pg, redis_conn *rc, const c
         stream_batch_free(&b);
         if (!more) break;
     }
-    printf("dead retry: %ld applied, %ld skipped, %ld failed\n", n.applied, n.skipped, n.failed);
+    printf("dead retry: %ld applied, %ld skipped, %ld failed", n.applied, n.skipped, n.failed);
+    if (n.waiting) printf(", %ld waiting again", n.waiting);
+    printf("\n");
     return n.failed ? 1 : 0;
 }
 

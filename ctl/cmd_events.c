@@ -1,6 +1,7 @@
 /* cmd_events.c - `paystreamctl events show EVENT_ID`: everything known about
- * one Stripe event: its database record (status, attempts, error), the stream
- * entry it came in (or its dead letter), and the ledger rows it made. */
+ * one Stripe event: its database record (status, attempts, error), its wait
+ * for another event when it waits (SPEC 3), the stream entry it came in (or
+ * its dead letter), and the ledger rows it made. */
 #include "commands.h"
 #include "stream.h"
 #include "strbuf.h"
@@ -43,6 +44,24 @@ static bool find_entry(redis_conn *rc, const char *stream, const char *event_id,
     return false;
 }
 
+/* Its row of the waiting table, if it waits for another event. */
+static int show_waiting(pg_conn *pg, const char *const *params) {
+    pg_result *r = NULL;
+    if (pg_exec(pg,
+                "SELECT first_wait_at AS waiting_since,"
+                " date_trunc('second', now() - first_wait_at) AS waited, reason AS waits_for,"
+                " next_attempt_at AS next_attempt, waits, failures, error AS last_failure"
+                " FROM paystream.waiting_events WHERE event_id = $1",
+                1, params, &r) != 0)
+        return -1;
+    if (pg_nrows(r)) {
+        printf("waiting for another event\n");
+        ctl_print_rows(r, false);
+    }
+    pg_result_free(r);
+    return 0;
+}
+
 static int show_db(pg_conn *pg, const char *event_id, char *stream_id, size_t len) {
     const char *params[1] = {event_id};
     pg_result *r = NULL;
@@ -60,6 +79,7 @@ static int show_db(pg_conn *pg, const char *event_id, char *stream_id, size_t le
         if (pg_value(r, 0, 10)) str_copy(stream_id, pg_value(r, 0, 10), len);
     }
     pg_result_free(r);
+    if (show_waiting(pg, params) != 0) return ctl_fail(1, "events show", "%s", pg_errstr(pg));
     if (pg_exec(pg,
                 "SELECT id, user_id, bucket, amount, kind, reference, balance_after, created_at"
                 " FROM paystream.credit_transactions WHERE event_id = $1 ORDER BY id",

@@ -56,8 +56,9 @@ BEGIN
     END CASE;
 END $$;
 
--- Write the rows of the events that applied or were skipped, once each;
--- PS001 when one was applied by another worker meanwhile.
+-- Write the rows of the events that applied or were skipped, once each, and
+-- delete their waiting rows; PS001 when one was applied by another worker
+-- meanwhile.
 CREATE OR REPLACE FUNCTION paystream._batch_write(p_ids text[], p_types text[], p_livemode boolean[],
                                        p_versions text[], p_created bigint[],
                                        p_streams text[], p_statuses text[], p_users uuid[],
@@ -89,6 +90,8 @@ BEGIN
             coalesce(cardinality(p_ids), 0) - v_written, coalesce(cardinality(p_ids), 0)
             USING ERRCODE = 'PS001';
     END IF;
+    -- a waiting event that is done now waits no more (sql/events.sql)
+    DELETE FROM paystream.waiting_events WHERE event_id = ANY (p_ids);
 END $$;
 
 -- The events already done are found by one statement for the whole batch,

@@ -60,7 +60,7 @@ END $$;
 -- p_prices and p_quantities are the invoice's subscription lines for period P
 -- (an upgrade's proration invoice has one for the new plan). An invoice whose
 -- subscription's state (its trial) is not known yet waits for the
--- subscription's customer.subscription event (SQLSTATE 55000, retried),
+-- subscription's customer.subscription event (SQLSTATE 55000: it waits, SPEC §3),
 -- unless p_lines_charged: a trial charges nothing for the plan, so a charged
 -- plan line proves P is no trial period.
 -- The second event of an invoice is told by one statement: a grant or

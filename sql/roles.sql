@@ -45,7 +45,7 @@ GRANT SELECT ON paystream.subscriptions, paystream.subscription_history,
                 paystream.credit_transactions, paystream.webhook_events, paystream.plans,
                 paystream.plan_prices, paystream.credit_packs, paystream.pack_purchases,
                 paystream.customers, paystream.credit_usages, paystream.invoices,
-                paystream.payments, paystream.disputes
+                paystream.payments, paystream.disputes, paystream.waiting_events
 TO paystream_operator;
 GRANT INSERT, UPDATE ON paystream.plans, paystream.plan_prices, paystream.credit_packs
 TO paystream_operator;

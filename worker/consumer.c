@@ -5,8 +5,11 @@
  * one transaction (batch.c; one per transaction through apply.c when a batch
  * fails as a whole) and acknowledges the entries with one XACK only after
  * COMMIT. A failed entry stays pending and is retried alone with backoff;
- * after PAYSTREAM_MAX_ATTEMPTS deliveries it goes to <stream>:dead. Lost
- * connections are re-made with backoff, forever. */
+ * after PAYSTREAM_MAX_ATTEMPTS deliveries it goes to <stream>:dead. An event
+ * that waits for another one (SQLSTATE 55000) is kept in PostgreSQL, then
+ * acknowledged (waiting.h); each consumer takes the due ones back about once
+ * a second and applies them like entries it read. Lost connections are
+ * re-made with backoff, forever. */
 #include "consumer.h"
 #include "alloc.h"
 #include "apply.h"
@@ -17,14 +20,17 @@
 #include "stream.h"
 #include "strbuf.h"
 #include "timeutil.h"
+#include "waiting.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#define READ_COUNT  BATCH_MAX
-#define TRIM_EVERY  (60 * 1000000LL)
-#define MAX_RETRIES 4096
+#define READ_COUNT   BATCH_MAX
+#define TRIM_EVERY   (60 * 1000000LL)
+#define MAX_RETRIES  4096
+#define WAIT_POLL_US 1000000LL /* the waiting table is read at most this often... */
+#define WAIT_LEASE_S 60        /* ... and what one read claims is its own this long */
 
 typedef struct retry_item {
     char id[64];
@@ -44,6 +50,8 @@ typedef struct consumer {
     char recover_cursor[64]; /* ... once each: the last one re-read so far */
     char claim_cursor[64];
     int64_t next_claim_us, next_trim_us;
+    int64_t next_wait_us; /* when to read the waiting table again */
+    bool from_waiting;    /* the entries in hand came from the waiting table */
     retry_item *retries;
     size_t nretries;
     batch_slot slots[BATCH_MAX];
@@ -98,16 +106,14 @@ static void retry_remove(consumer *c, const char *id) {
     }
 }
 
-/* The delay before the next attempt: the usual backoff, but soon after a first
- * attempt that waits for another event (SQLSTATE 55000, e.g. an invoice
- * before its subscription's state): that event is usually a few
- * milliseconds behind it, in another consumer's batch. */
-#define WAIT_FIRST_RETRY_MS 20
-static void retry_schedule(consumer *c, const char *id, long deliveries, bool waiting) {
+/* The delay before the next attempt after `failures` failed ones. */
+static long retry_delay_ms(const consumer *c, long failures) {
     long cap = c->cfg->claim_idle_ms / 2 < 60000 ? c->cfg->claim_idle_ms / 2 : 60000;
-    long ms =
-        waiting && deliveries <= 1 ? WAIT_FIRST_RETRY_MS : backoff_ms((unsigned)deliveries, cap);
-    int64_t due = time_mono_us() + (int64_t)ms * 1000;
+    return backoff_ms((unsigned)failures, cap);
+}
+
+static void retry_schedule(consumer *c, const char *id, long deliveries) {
+    int64_t due = time_mono_us() + (int64_t)retry_delay_ms(c, deliveries) * 1000;
     for (size_t i = 0; i < c->nretries; i++) {
         if (strcmp(c->retries[i].id, id) == 0) {
             c->retries[i].due_us = due;
@@ -125,6 +131,7 @@ static void retry_schedule(consumer *c, const char *id, long deliveries, bool wa
 
 static void ack(consumer *c, const char *id) {
     const char *ids[1] = {id};
+    if (c->from_waiting) return; /* acknowledged when it started waiting */
     if (stream_ack(c->redis, c->cfg->stream, c->cfg->group, ids, 1) != 0) {
         /* not acknowledged: it stays pending and comes back as a duplicate */
         log_warn("consumer %s: XACK %s failed: %s", c->name, id, redis_errstr(c->redis));
@@ -133,32 +140,115 @@ static void ack(consumer *c, const char *id) {
     retry_remove(c, id);
 }
 
-/* A failed attempt: schedule a retry, or dead-letter after the last one. */
+/* Dead-letter an event: XADD to <stream>:dead first, then record it failed
+ * (which ends its wait, if it waited): a crash between the two can
+ * duplicate a dead letter, never lose one. 0 once it is dead. */
+static int dead_letter(consumer *c, const stream_entry *e, const apply_info *info,
+                       const char *error, long attempts) {
+    log_ctx lc = {info->event_id, e->id};
+    if (stream_add_dead(c->redis, c->dead_stream, e, error, attempts) != 0) {
+        log_ev_error(&lc, "cannot dead-letter: %s", redis_errstr(c->redis));
+        redis_recover(c);
+        return -1; /* still pending, or still in the waiting table: comes back */
+    }
+    apply_info dead = *info;
+    str_copy(dead.error, error, sizeof(dead.error));
+    if (apply_record_failure(c->pg, e, &dead, attempts, true) != 0)
+        log_ev_warn(&lc, "cannot record the dead letter: %s", pg_errstr(c->pg));
+    log_ev_error(&lc, "dead-lettered after %ld attempts: %s", attempts, error);
+    c->stats->dead++;
+    return 0;
+}
+
+/* Read the waiting table again by `in_ms` at the latest. */
+static void wait_poll_by(consumer *c, long in_ms) {
+    int64_t at = time_mono_us() + (int64_t)in_ms * 1000;
+    if (at < c->next_wait_us) c->next_wait_us = at;
+}
+
+/* The event's rule waits for another event (SQLSTATE 55000): keep it in
+ * PostgreSQL, then acknowledge its entry (SPEC 3). It does not count
+ * against PAYSTREAM_MAX_ATTEMPTS; when its wait has run out it is skipped
+ * (a refund or dispute) or dead-lettered, naming what never came. */
+static void wait_event(consumer *c, const stream_entry *e, const apply_info *info) {
+    log_ctx lc = {info->event_id, e->id};
+    wait_result w;
+    if (waiting_put(c->pg, c->cfg, e, info, &w) != 0) {
+        log_ev_warn(&lc, "cannot keep the waiting event: %s", pg_errstr(c->pg));
+        if (!c->from_waiting) retry_schedule(c, e->id, 1); /* still pending: comes back */
+        return;
+    }
+    switch (w.outcome) {
+    case WAIT_WAITING:
+        if (w.waits == 0) {
+            log_ev_info(&lc, "waits for another event (next attempt in %ld ms): %s", w.next_ms,
+                        w.detail);
+            c->stats->waited++;
+        } else {
+            log_ev_debug(&lc, "still waits (%ld times; next attempt in %ld ms): %s", w.waits,
+                         w.next_ms, w.detail);
+        }
+        wait_poll_by(c, w.next_ms);
+        break;
+    case WAIT_DONE:
+        c->stats->duplicates++;
+        break;
+    case WAIT_SKIPPED:
+        log_ev_info(&lc, "%s", w.detail);
+        c->stats->skipped++;
+        break;
+    case WAIT_DEAD:
+        if (dead_letter(c, e, info, w.detail, w.waits + 1) != 0) return;
+        break;
+    }
+    ack(c, e->id);
+}
+
+/* A waiting event, applied again, failed for real: it stays waiting, tried
+ * again on the usual backoff, dead after PAYSTREAM_MAX_ATTEMPTS such
+ * failures (e->attempts: the ones before). */
+static void waiting_failure(consumer *c, const stream_entry *e, const apply_info *info) {
+    log_ctx lc = {info->event_id, e->id};
+    long failures = e->attempts + 1;
+    if (failures >= c->cfg->max_attempts) {
+        dead_letter(c, e, info, info->error, failures);
+        return;
+    }
+    long delay = retry_delay_ms(c, failures);
+    if (waiting_failed(c->pg, info, delay) < 0)
+        log_ev_warn(&lc, "cannot record the failure: %s", pg_errstr(c->pg));
+    log_ev_warn(&lc, "waiting event: attempt %ld of %ld failed: %s", failures, c->cfg->max_attempts,
+                info->error);
+    c->stats->retried++;
+    wait_poll_by(c, delay);
+}
+
+/* A failed attempt: wait, schedule a retry, or dead-letter after the last one. */
 static void handle_failure(consumer *c, const stream_entry *e, const apply_info *info) {
+    if (strcmp(info->sqlstate, WAIT_SQLSTATE) == 0) {
+        wait_event(c, e, info);
+        return;
+    }
+    if (c->from_waiting) {
+        waiting_failure(c, e, info);
+        return;
+    }
     log_ctx lc = {info->event_id, e->id};
     long deliveries = stream_deliveries(c->redis, c->cfg->stream, c->cfg->group, e->id);
     if (deliveries < 0) {
         redis_recover(c);
         return; /* still pending: comes back */
     }
-    bool final = deliveries >= c->cfg->max_attempts;
-    if (apply_record_failure(c->pg, e, info, deliveries, final) != 0)
+    if (deliveries >= c->cfg->max_attempts) {
+        if (dead_letter(c, e, info, info->error, deliveries) == 0) ack(c, e->id);
+        return;
+    }
+    if (apply_record_failure(c->pg, e, info, deliveries, false) != 0)
         log_ev_warn(&lc, "cannot record the failure: %s", pg_errstr(c->pg));
-    if (!final) {
-        log_ev_warn(&lc, "attempt %ld of %ld failed: %s", deliveries, c->cfg->max_attempts,
-                    info->error);
-        c->stats->retried++;
-        retry_schedule(c, e->id, deliveries, strcmp(info->sqlstate, "55000") == 0);
-        return;
-    }
-    if (stream_add_dead(c->redis, c->dead_stream, e, info->error, deliveries) != 0) {
-        log_ev_error(&lc, "cannot dead-letter: %s", redis_errstr(c->redis));
-        redis_recover(c);
-        return;
-    }
-    log_ev_error(&lc, "dead-lettered after %ld attempts: %s", deliveries, info->error);
-    c->stats->dead++;
-    ack(c, e->id);
+    log_ev_warn(&lc, "attempt %ld of %ld failed: %s", deliveries, c->cfg->max_attempts,
+                info->error);
+    c->stats->retried++;
+    retry_schedule(c, e->id, deliveries);
 }
 
 static void count_done(consumer *c, const apply_info *info) {
@@ -205,7 +295,8 @@ static void settle_batch(consumer *c, size_t n) {
         count_done(c, &s->info);
         c->ack_ids[nack++] = s->e->id;
     }
-    if (stream_ack(c->redis, c->cfg->stream, c->cfg->group, c->ack_ids, nack) != 0) {
+    if (nack && !c->from_waiting &&
+        stream_ack(c->redis, c->cfg->stream, c->cfg->group, c->ack_ids, nack) != 0) {
         /* not acknowledged: they stay pending and come back as duplicates */
         log_warn("consumer %s: XACK of %zu entries failed: %s", c->name, nack,
                  redis_errstr(c->redis));
@@ -296,6 +387,25 @@ static void run_due_retries(consumer *c) {
     }
 }
 
+/* The waiting events that are due, claimed for this consumer and applied
+ * like entries it read (at most once a second, sooner when it scheduled an
+ * earlier attempt itself, at once again after a full read). */
+static void run_waiting(consumer *c) {
+    int64_t now = time_mono_us();
+    if (now < c->next_wait_us) return;
+    c->next_wait_us = now + WAIT_POLL_US;
+    stream_batch b;
+    if (waiting_due(c->pg, READ_COUNT, WAIT_LEASE_S, &b) != 0) {
+        log_warn("consumer %s: cannot read the waiting events: %s", c->name, pg_errstr(c->pg));
+        if (pg_is_lost(c->pg)) pg_connect_loop(c);
+        return;
+    }
+    if (b.n == READ_COUNT) c->next_wait_us = now;
+    c->from_waiting = true;
+    process_batch(c, &b);
+    c->from_waiting = false;
+}
+
 static void claim_idle(consumer *c) {
     int64_t now = time_mono_us();
     if (now < c->next_claim_us) return;
@@ -337,6 +447,8 @@ static long block_ms(const consumer *c) {
         long until = (long)((c->retries[i].due_us - now) / 1000);
         if (until < ms) ms = until;
     }
+    long until_wait = (long)((c->next_wait_us - now) / 1000);
+    if (until_wait < ms) ms = until_wait;
     return ms < 1 ? 1 : ms;
 }
 
@@ -371,6 +483,8 @@ void consumer_run(const ps_config *cfg, int index, volatile sig_atomic_t *stop,
             recover_own(&c);
         else {
             run_due_retries(&c);
+            run_waiting(&c);
+            if (c.pg == NULL) break;
             claim_idle(&c);
             trim(&c);
             read_new(&c);

@@ -11,6 +11,7 @@
 
 typedef struct consumer_stats {
     uint64_t applied, skipped, duplicates, retried, dead;
+    uint64_t waited; /* events that started waiting for another (SPEC 3) */
 } consumer_stats;
 
 /* Run until *stop is set; finishes the entry in hand first. index makes the

@@ -72,11 +72,13 @@ static int run(const ps_config *cfg) {
         total.duplicates += threads[i].stats.duplicates;
         total.retried += threads[i].stats.retried;
         total.dead += threads[i].stats.dead;
+        total.waited += threads[i].stats.waited;
     }
-    log_info("stopped: %llu applied, %llu skipped, %llu duplicates, %llu retried, %llu dead",
+    log_info("stopped: %llu applied, %llu skipped, %llu duplicates, %llu retried, %llu waited, "
+             "%llu dead",
              (unsigned long long)total.applied, (unsigned long long)total.skipped,
              (unsigned long long)total.duplicates, (unsigned long long)total.retried,
-             (unsigned long long)total.dead);
+             (unsigned long long)total.waited, (unsigned long long)total.dead);
     free(threads);
     return 0;
 }

@@ -134,8 +134,8 @@ def main():
     logdir = os.path.join(os.environ["PS_STACK_DIR"], "chaos")
     os.makedirs(logdir, exist_ok=True)
 
-    events, poison, users = plan_mod.make_events(a.events, a.seed, a.plans)
-    deliveries = plan_mod.delivery_plan(events, poison, a.seed)
+    events, poison, users, waiting = plan_mod.make_events(a.events, a.seed, a.plans)
+    deliveries = plan_mod.delivery_plan(events, poison, a.seed, waited_for=waiting[1])
     ids, poison_ids = {ev["id"] for ev in events + poison}, {ev["id"] for ev in poison}
     gen_s = time.monotonic() - start
     log("seed %s: %d events of %d users and %d poison events, %d deliveries, late by %.0f s "
@@ -145,6 +145,13 @@ def main():
     cluster, redis, stats, f, timing = chaos_phase(a, check, events, poison, deliveries, url,
                                                    logdir)
     in_stream = check_chaos(check, a, cluster, redis, stats, f, deliveries, ids, poison_ids, url)
+    waited = {ev["id"] for ev in waiting[0]}
+    applied = {r[0] for r in services.psql(url, "SELECT event_id FROM paystream.webhook_events "
+                                                "WHERE status = 'applied'")}
+    check("the events sent before what they wait for (%d) waited and applied" % len(waited),
+          waited <= applied, sorted(waited - applied)[:5])
+    check("nothing is left waiting", services.psql(
+        url, "SELECT count(*) FROM paystream.waiting_events")[0][0] == "0")
 
     t = time.monotonic()
     ref_url = cl.reference_run(a, cluster, events + poison, redis)

@@ -30,6 +30,10 @@ class Cluster:
         # a retry window longer than any wait for another event: the late
         # delay, the backlog and a fault's outage (retries back off to 2 s)
         self.max_attempts = 8 + int((a.late + 30) / 2)
+        # an event that waits for another (SPEC 3) waits this long, then the
+        # poison whose user nothing maps to is dead: longer than a late
+        # delivery, a backlog and an outage
+        self.wait_max = "%ds" % int(a.late + 90)
 
     def start_ingest(self, name):
         self.procs.start(name, "paystream-ingest", {
@@ -40,7 +44,8 @@ class Cluster:
 
     def start_worker(self, name, **extra):
         env = {"PAYSTREAM_CONCURRENCY": str(self.a.concurrency), "PAYSTREAM_CLAIM_IDLE_MS": "4000",
-               "PAYSTREAM_MAX_ATTEMPTS": str(self.max_attempts), "PAYSTREAM_LOG": "info"}
+               "PAYSTREAM_MAX_ATTEMPTS": str(self.max_attempts), "PAYSTREAM_WAIT_MAX": self.wait_max,
+               "PAYSTREAM_LOG": "info"}
         env.update(extra)
         self.procs.start(name, "paystream-worker", env)
 
@@ -100,7 +105,7 @@ def reference_run(a, cluster, events, redis):
         if bad:
             raise RuntimeError("XADD to the reference stream: %s" % bad[0])
     cluster.start_worker("reference", PAYSTREAM_DATABASE_URL=url, PAYSTREAM_STREAM=REF_STREAM,
-                         PAYSTREAM_CONCURRENCY="1", PAYSTREAM_MAX_ATTEMPTS="3",
+                         PAYSTREAM_CONCURRENCY="1", PAYSTREAM_MAX_ATTEMPTS="3", PAYSTREAM_WAIT_MAX="10s",
                          PAYSTREAM_CLAIM_IDLE_MS="2000")
     ok = wait_drain(redis, REF_STREAM, url, len(ordered), a.drain_timeout)
     status = cluster.procs.stop_all()

@@ -4,9 +4,12 @@ Events come from tests/events/stripe_events.py's builders (real Stripe objects
 from the OpenAPI fixtures, both API shapes); this file only composes them into
 varied lives (start plan, upgrade or not, 1-3 renewals, 0-2 credit packs, some
 paid asynchronously, none/partial/full/two-step refunds, cancellation at once or
-at the period's end) and a few poison events (unknown price, unknown pack, a
-user nothing maps to). The delivery plan sends every event twice, in a shuffled
-order, and marks some deliveries to be sent late. Everything follows the seed.
+at the period's end), a few poison events (unknown price, unknown pack, a
+user nothing maps to), and a few events that must wait for another (SPEC 3): a
+pack's refund sent before its purchase, an invoice that names no user sent
+before the events that map its customer. The delivery plan sends every event
+twice, in a shuffled order, and marks some deliveries to be sent late (always
+the ones waited for). Everything follows the seed.
 """
 import os
 import random
@@ -138,10 +141,39 @@ def life(g, rng, user, t0):
         cancel(g, rng, u, plan, 1 + renewals, ends[-2], ends[-1])
 
 
+def waiters(g, u):
+    """(events that wait, the events they wait for) of one user: an invoice
+    whose user only its customer's checkout tells, and a pack's refund."""
+    e, uid, ts, p1s = g.event, u["user"], u["t0"] + 3, u["sub_created"]
+    e("checkout.session.completed",
+      g.checkout(u, "subscription", u["t0"] + 1, g.sid("cs", 58), metadata={"user_id": uid}),
+      u["t0"] + 1, "signup", uid)
+    e("customer.subscription.created", g.subscription(u, "basic", "active", p1s, p1s + PERIOD),
+      u["t0"] + 2, "signup", uid)
+    inv = g.invoice(u, u["invoices"][0], "subscription_create", ts,
+                    [g.line(u, u["invoices"][0], "basic", AMOUNTS["basic"], p1s, p1s + PERIOD,
+                            False, "1 × basic monthly")], g.sid("ch", 24), g.sid("pi", 24))
+    inv["parent" if g.basil() else "subscription_details"] = (  # no user named, as in poison()
+        {"type": "subscription_details", "quote_details": None,
+         "subscription_details": {"metadata": {}, "subscription": u["subscription"]}}
+        if g.basil() else {"metadata": {}})
+    e("invoice.paid", inv, ts, "wait", uid)
+    tp = u["t0"] + DAY
+    cs, pi, ch = g.sid("cs", 58), g.sid("pi", 24), g.sid("ch", 24)
+    e("checkout.session.completed",
+      g.checkout(u, "payment", tp, cs, pi, metadata={"user_id": uid, "credit_pack": "pack50"}),
+      tp, "pack", uid)
+    e("charge.refunded", g.charge(u, ch, pi, AMOUNTS["pack50"], AMOUNTS["pack50"] // 2, tp + DAY),
+      tp + DAY, "wait", uid, previous={"amount_refunded": 0})
+    return ([ev for ev in g.events if ev["phase"] == "wait"],
+            [ev for ev in g.events if ev["phase"] != "wait"])
+
+
 # ----------------------------------------------------------------- events --
 
 def make_events(target, seed, plans_path, fixtures_path=None):
-    """(events in `created` order, poison event ids): lives until `target` events."""
+    """(events in `created` order, poison events, lives, (waiting events, the
+    events they wait for)): lives until `target` events."""
     fx, plans = se.load_fixtures(fixtures_path), se.load_plans(plans_path)
     rng = random.Random("chaos/%s" % seed)
     events, i = [], 0
@@ -159,27 +191,37 @@ def make_events(target, seed, plans_path, fixtures_path=None):
                    se.BASIL if k % 2 == 0 else se.OLD_SHAPE)
         se.poison(g, 1750000000 + k)
         poison.extend(g.events)
-    return events, poison, i
+    waiting = ([], [])
+    for k in range(max(1, target // 2000)):
+        g = se.Gen(fx, plans, "chaos/%s/wait/%d" % (seed, k), se.BASIL if k % 2 else se.OLD_SHAPE)
+        w, pre = waiters(g, se.new_user(g, se.user_uuid(rng), 1750000000 + rng.randrange(0, DAY)))
+        waiting[0].extend(w)
+        waiting[1].extend(pre)
+    events.extend(waiting[0] + waiting[1])
+    events.sort(key=lambda ev: ev["created"])
+    return events, poison, i, waiting
 
 
 # --------------------------------------------------------------- delivery --
 
-def delivery_plan(events, poison, seed, late_share=0.02):
+def delivery_plan(events, poison, seed, late_share=0.02, waited_for=()):
     """Deliveries (event, copy, late) in sending order: every event twice.
 
     Stripe's disorder is local (what happened in the same minutes arrives
     mixed) plus late retries: each first copy moves up to `window` places, the
     second copy up to four windows, and `late_share` of the deliveries are held
     back (sent late by the poster). Poison events go out early, never late, so
-    that their retries run out while the rest is still being sent.
+    that their retries run out while the rest is still being sent. The events
+    in `waited_for` are always sent late, so that what waits for them comes first.
     """
     rng = random.Random("chaos/%s/order" % seed)
     n = len(events)
     window = max(200, n // 50)
-    keyed = []
+    keyed, held = [], {ev["id"] for ev in waited_for}
     for i, ev in enumerate(events):
-        keyed.append((i + rng.uniform(0, window), ev, 1, rng.random() < late_share))
-        keyed.append((i + rng.uniform(0, 4 * window), ev, 2, rng.random() < late_share))
+        keyed.append((i + rng.uniform(0, window), ev, 1, rng.random() < late_share or ev["id"] in held))
+        keyed.append((i + rng.uniform(0, 4 * window), ev, 2,
+                      rng.random() < late_share or ev["id"] in held))
     for ev in poison:
         for copy in (1, 2):
             keyed.append((rng.uniform(0, max(1, n // 20)), ev, copy, False))

@@ -5,7 +5,8 @@
 #     (unknown price, unknown pack, a user never found, malformed JSON) and one
 #     event twice: the good events commit together in one transaction, in
 #     their first attempt; each poison event is retried and dead-lettered
-#     alone; the repeated event is applied once.
+#     alone (the one whose user is never found after PAYSTREAM_WAIT_MAX); the
+#     repeated event is applied once.
 #  2. The workers' PostgreSQL connections are cut again and again while they
 #     apply a few thousand events: nothing of a cut batch is acknowledged,
 #     all of it is applied again, nothing is lost and nothing applied twice.
@@ -48,7 +49,8 @@ entries=$(rcli XLEN "$STREAM")
 check "one read's worth of entries in the stream" yes "$([ "$entries" -le 32 ] && echo yes || echo "no: $entries")"
 good=$(distinct_ids "$G")
 
-start_worker W1 PAYSTREAM_CONCURRENCY=1 PAYSTREAM_MAX_ATTEMPTS=$ATTEMPTS PAYSTREAM_CLAIM_IDLE_MS=5000
+start_worker W1 PAYSTREAM_CONCURRENCY=1 PAYSTREAM_MAX_ATTEMPTS=$ATTEMPTS PAYSTREAM_CLAIM_IDLE_MS=5000 \
+    PAYSTREAM_WAIT_MAX=2s
 wait_drain $((good + 4)) 90
 
 check "the subscriber's balances, poison and all" "0 $((PACK - REFUND_DUE)) $((PACK - REFUND_DUE))" "$(balance "$U")"
@@ -64,9 +66,12 @@ check "the repeated event was applied once (no ledger row twice)" 0 \
             GROUP BY event_id, kind, bucket, reference HAVING count(*) > 1) d")"
 check "each poison event dead-lettered alone, after $ATTEMPTS attempts" "failed $ATTEMPTS
 failed $ATTEMPTS
-failed $ATTEMPTS
 failed $ATTEMPTS" \
-    "$(sql "SELECT status || ' ' || attempts FROM paystream.webhook_events WHERE status <> 'applied' AND status <> 'skipped'")"
+    "$(sql "SELECT status || ' ' || attempts FROM paystream.webhook_events WHERE status <> 'applied' AND status <> 'skipped'
+              AND error NOT LIKE 'waited %'")"
+check "the invoice whose user is never found waited 2 s, then was dead-lettered alone" \
+    "failed waited 2s for: user not found" \
+    "$(sql "SELECT status || ' ' || left(error, 29) FROM paystream.webhook_events WHERE error LIKE 'waited %'")"
 check "four dead letters" 4 "$(rcli XLEN "$STREAM:dead")"
 check "nothing left pending" 0 "$(group_field pending)"
 reconcile_clean

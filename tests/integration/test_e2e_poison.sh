@@ -1,6 +1,7 @@
 # test_e2e_poison.sh - events that can never apply end in <stream>:dead with a
-# clear reason after PAYSTREAM_MAX_ATTEMPTS deliveries, are recorded `failed`
-# with their error, and never hold up the good events behind them (SPEC 3).
+# clear reason after PAYSTREAM_MAX_ATTEMPTS deliveries (or, when they wait
+# for another event, after PAYSTREAM_WAIT_MAX), are recorded `failed` with
+# their error, and never hold up the good events behind them (SPEC 3).
 #
 # Poison: a subscription on an unknown price, a pack checkout naming an unknown
 # pack, an invoice whose user can never be found (posted through ingest, like
@@ -9,12 +10,14 @@
 . "$(dirname "$0")/e2e_lib.sh"
 
 ATTEMPTS=6 # the poison lives about 3 s (backoff 0.1, 0.2, ... 1.6 s): time for the good events
+WAIT_MAX=3s # and the one that waits for its user, as long
 BASIC=$(plan_credits basic)
 PACK=$(plan_credits pack50)
 
 e2e_setup
 start_ingest
-start_worker W1 PAYSTREAM_CONCURRENCY=1 PAYSTREAM_MAX_ATTEMPTS=$ATTEMPTS PAYSTREAM_CLAIM_IDLE_MS=5000
+start_worker W1 PAYSTREAM_CONCURRENCY=1 PAYSTREAM_MAX_ATTEMPTS=$ATTEMPTS PAYSTREAM_CLAIM_IDLE_MS=5000 \
+    PAYSTREAM_WAIT_MAX=$WAIT_MAX
 
 P=$E2E_DIR/poison.jsonl
 gen poison --seed poison >"$P"
@@ -72,9 +75,22 @@ check_poison() {
         "$(case "$err" in *"$reason"*) echo yes ;; *) echo "no: [$err]" ;; esac)"
 }
 
+# check_waited NAME EVENT_ID REASON: waited PAYSTREAM_WAIT_MAX for what REASON
+# names, then dead-lettered saying so, recorded failed, no longer waiting
+check_waited() {
+    local name=$1 id=$2 reason=$3 err
+    err=$(dead_field "$id" error)
+    check "$name: in $STREAM:dead, naming what it waited for" yes \
+        "$(case "$err" in "waited $WAIT_MAX for: $reason"*) echo yes ;; *) echo "no: [$err]" ;; esac)"
+    check "$name: recorded failed, with that error" "failed $err" \
+        "$(sql "SELECT status || ' ' || error FROM paystream.webhook_events WHERE event_id = '$id'")"
+    check "$name: waits no more" 0 \
+        "$(sql "SELECT count(*) FROM paystream.waiting_events WHERE event_id = '$id'")"
+}
+
 check_poison "unknown price" "$EV_PRICE" "unknown price price_1PgafmB7WZ01zgkWNoSuchPr"
 check_poison "unknown pack" "$EV_PACK" "unknown credit pack pack_nosuch"
-check_poison "user never found" "$EV_USER" "user not found"
+check_waited "user never found" "$EV_USER" "user not found"
 check_poison "malformed JSON" "$EV_JSON" "malformed JSON"
 check_poison "entry without an event id" "stream:$MISSING_ID" "malformed JSON"
 

@@ -2,8 +2,9 @@
 # backoff when the worker's Redis connections are cut (SPEC 3: retried with
 # backoff, dead-lettered only after PAYSTREAM_MAX_ATTEMPTS deliveries).
 #
-# A refund whose credit-pack checkout has not come yet fails and is retried
-# until the checkout arrives (Stripe may send it late). After a reconnect the
+# A refund whose credit-pack checkout has not come yet waits (SPEC 3) and is
+# tried again on its schedule until the checkout arrives (Stripe may send it
+# late). After a reconnect the
 # worker re-reads the entries it holds: it must try each once, not again and
 # again until the refund has used up its attempts in a few milliseconds and
 # ends in the dead letters before its checkout could arrive.
@@ -25,10 +26,10 @@ attempts() { sql "SELECT coalesce((SELECT status || ' ' || attempts FROM paystre
 
 post "$REFUND"
 for _ in $(seq 1 100); do
-    case $(attempts) in "retrying "[2-9]*) break ;; esac
+    case $(attempts) in "waiting "[2-9]*) break ;; esac
     sleep 0.1
 done
-check "the refund before its checkout is retrying" "retrying" "$(attempts | cut -d' ' -f1)"
+check "the refund before its checkout is waiting" "waiting" "$(attempts | cut -d' ' -f1)"
 before=$(attempts | cut -d' ' -f2)
 
 # cut the worker's Redis connections (ingest's too: it reconnects) three times
@@ -37,7 +38,7 @@ for _ in 1 2 3; do
     sleep 1
 done
 after=$(attempts | cut -d' ' -f2)
-check "after three reconnects in 3 s it is still retrying" "retrying" "$(attempts | cut -d' ' -f1)"
+check "after three reconnects in 3 s it is still waiting" "waiting" "$(attempts | cut -d' ' -f1)"
 check "with backoff: at most 8 more attempts (was $before, now $after)" "yes" \
     "$([ "$after" -le $((before + 8)) ] && echo yes || echo no)"
 check "nothing in the dead letters" "0" "$(rcli XLEN "$STREAM:dead")"

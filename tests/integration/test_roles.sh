@@ -44,12 +44,15 @@ ps_charge_dispute worker
 ps_charge_refunded worker
 ps_checkout_subscription worker
 ps_event_failed worker operator
+ps_event_wait worker
 ps_invoice_paid worker
 ps_invoice_payment_failed worker
 ps_invoice_payment_paid worker
 ps_pack_failed worker
 ps_pack_paid worker
 ps_subscription_state worker
+ps_waiting_due worker
+ps_waiting_failed worker
 _account_lock -
 _batch_rule -
 _batch_write -
@@ -85,6 +88,8 @@ _sub_replaced_note -
 _sub_show -
 _sub_sync -
 _subscription_state -
+_wait_delay -
+_wait_span -
 "
 # table: the operator's privileges (no other role has any)
 TABLES="
@@ -102,6 +107,7 @@ schema_code -
 schema_migrations -
 subscription_history SELECT
 subscriptions SELECT
+waiting_events SELECT
 webhook_events SELECT
 "
 catalog_functions=$(sql "SELECT DISTINCT proname FROM pg_proc WHERE pronamespace = 'paystream'::regnamespace ORDER BY 1")
