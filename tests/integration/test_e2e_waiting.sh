@@ -59,7 +59,7 @@ wait_status "$EV_REFUND1" waiting 10
 sleep 3 # past what PAYSTREAM_MAX_ATTEMPTS=2 of failures would have lasted
 out=$("$CTL" events show "$EV_REFUND1" 2>&1)
 has "events show: recorded waiting" "$out" "status +waiting"
-has "events show: what it waits for" "$out" "waits_for +no credit-pack purchase with payment_intent pi_"
+has "events show: what it waits for" "$out" "waits_for +refund of charge ch_[A-Za-z0-9]+: waiting for the purchase payment pi_"
 has "events show: since when, next attempt, waits" "$out" "waiting_since .*$(date -u +%Y)|next_attempt +[0-9]"
 check "no dead letter while it waits" 0 "$(rcli XLEN "$STREAM:dead")"
 check "its stream entry was acknowledged: nothing pending" 0 "$(group_field pending)"
@@ -120,7 +120,7 @@ check "both wait at first" "waiting waiting" "$(status_of "$EV_REFUND3") $(statu
 wait_status "$EV_REFUND3" skipped 15
 has "a refund of a payment never seen is skipped when its wait runs out, saying why" \
     "$(sql "SELECT note FROM paystream.webhook_events WHERE event_id = '$EV_REFUND3'")" \
-    "^skipped: waited 4s for the payment it refunds or disputes, which paystream never granted anything for: no credit-pack purchase with payment_intent pi_"
+    "^skipped: waited 4s for the payment it refunds or disputes, which paystream never granted anything for: refund of charge ch_[A-Za-z0-9]+: waiting for the purchase payment pi_"
 wait_status "$EV_NO_USER" failed 15
 dead_error=$(rcli --json XRANGE "$STREAM:dead" - + | python3 -c '
 import json, sys
