@@ -15,7 +15,6 @@ then each refunded or disputed payment's record, by payment id), a glob pattern:
 Cases: pack-refunds, pack-dispute-lost, pack-dispute-won, pack-refund-and-dispute,
 sub-refund, sub-dispute-lost, sub-dispute-won, sub-refund-after-renewal, inquiry.
 """
-import argparse
 import os
 import sys
 
@@ -183,30 +182,5 @@ CASES = ["pack-refunds", "pack-dispute-lost", "pack-dispute-won", "pack-refund-a
          "inquiry"]
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    g = sub.add_parser("gen")
-    g.add_argument("case", choices=CASES)
-    g.add_argument("--user", required=True)
-    g.add_argument("--seed", default="1")
-    g.add_argument("--api-version", default=se.BASIL)
-    g.add_argument("--t0", type=int, default=1760000000)
-    g.add_argument("--plans", default=os.path.join(se.HERE, "plans.txt"))
-    g.add_argument("--expect", required=True, help="file for the expected state")
-    sub.add_parser("list")
-    a = ap.parse_args()
-    if a.cmd == "list":
-        print(" ".join(CASES))
-        return
-    gen = se.Gen(se.load_fixtures(), se.load_plans(a.plans), "%s/%s" % (a.case, a.seed),
-                 a.api_version)
-    want = build(a.case, Payments(gen, a.user, a.t0))
-    with open(a.expect, "w", encoding="utf-8") as f:
-        f.write(want + "\n")
-    for ev in gen.events:
-        sys.stdout.write(se.json.dumps(ev) + "\n")
-
-
 if __name__ == "__main__":
-    main()
+    sc.cases_main(__doc__, CASES, build, Payments)

@@ -193,11 +193,12 @@ CASES = ["second-incomplete", "second-trial", "price-change", "addon-first", "se
          "upgrade-proration", "incomplete-failed", "renewal-failed-tie", "trial", "pause"]
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def cases_main(doc, cases, build_fn, case_cls):
+    """The command line of a cases file: `gen CASE ...` and `list`."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     g = sub.add_parser("gen")
-    g.add_argument("case", choices=CASES)
+    g.add_argument("case", choices=cases)
     g.add_argument("--user", required=True)
     g.add_argument("--seed", default="1")
     g.add_argument("--api-version", default=se.BASIL)
@@ -207,12 +208,11 @@ def main():
     sub.add_parser("list")
     a = ap.parse_args()
     if a.cmd == "list":
-        print(" ".join(CASES))
+        print(" ".join(cases))
         return
     gen = se.Gen(se.load_fixtures(), se.load_plans(a.plans), "%s/%s" % (a.case, a.seed),
                  a.api_version)
-    c = Case(gen, a.user, a.t0)
-    want = build(a.case, c)
+    want = build_fn(a.case, case_cls(gen, a.user, a.t0))
     with open(a.expect, "w", encoding="utf-8") as f:
         f.write(want + "\n")
     for ev in gen.events:
@@ -220,4 +220,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cases_main(__doc__, CASES, build, Case)

@@ -159,6 +159,39 @@ post_drain() {
 # distinct_ids FILE: how many distinct event ids FILE holds
 distinct_ids() { python3 -c 'import json,sys; print(len({json.loads(l)["id"] for l in open(sys.argv[1]) if l.strip()}))' "$1"; }
 
+# post_cases CASES_PY USER_FORMAT ORDERS CASE...: each case of CASES_PY
+# (subscription_cases.py, payment_cases.py) generated for a fresh user
+# (printf USER_FORMAT CASE_INDEX ORDER), delivered in order and in ORDERS
+# random orders with duplicates, alternating the API shapes (2025-03-31.basil,
+# 2024-06-20), signed by the official stripe package; fills
+# WANT[user]="label|expectation" (declare -A WANT first) and adds the distinct
+# events posted to $posted.
+post_cases() {
+    local cases_py=$1 fmt=$2 orders=$3 c k user f shape
+    local shapes=(2025-03-31.basil 2024-06-20) node_dir=$PS_SOURCE_DIR/tests/node
+    shift 3
+    local cases=("$@")
+    for c in "${!cases[@]}"; do
+        for ((k = 0; k <= orders; k++)); do
+            # shellcheck disable=SC2059 # the format is the caller's
+            user=$(printf "$fmt" "$c" "$k")
+            shape=${shapes[$((k % 2))]}
+            f=$E2E_DIR/${cases[$c]}-$k.jsonl
+            python3 "$cases_py" gen "${cases[$c]}" --user "$user" --seed "$k" \
+                --api-version "$shape" --expect "$f.want" >"$f.events"
+            if [ "$k" = 0 ]; then
+                cp "$f.events" "$f"
+            else
+                python3 "$EVENTS" shuffle --seed "${cases[$c]}-$k" --dups 0.4 "$f.events" >"$f"
+            fi
+            WANT[$user]="${cases[$c]} $k ($shape)|$(cat "$f.want")"
+            node "$node_dir/post_events.js" "$INGEST_URL" "$SECRET" "$f" ||
+                { check "${cases[$c]} order $k: every event posted" yes no; exit 1; }
+            posted=$((posted + $(distinct_ids "$f.events")))
+        done
+    done
+}
+
 # group_field NAME: a field of our group in XINFO GROUPS ("" if no group)
 group_field() {
     rcli XINFO GROUPS "$STREAM" 2>/dev/null |

@@ -20,7 +20,6 @@
 ORDERS=${PS_E2E_PAY_ORDERS:-3}
 CASES_PY=$PS_SOURCE_DIR/tests/events/payment_cases.py
 NODE_DIR=$PS_SOURCE_DIR/tests/node
-SHAPES=(2025-03-31.basil 2024-06-20)
 command -v node >/dev/null || { echo "not ok - node is not on PATH (apt-get install nodejs)"; exit 1; }
 [ -f "$NODE_DIR/node_modules/stripe/package.json" ] ||
     { echo "not ok - the stripe npm package is missing: npm ci --prefix tests/node"; exit 1; }
@@ -40,23 +39,7 @@ state() {
 read -r -a CASES <<<"${PS_E2E_PAY_CASES:-$(python3 "$CASES_PY" list)}"
 posted=0
 declare -A WANT
-for c in "${!CASES[@]}"; do
-    for ((k = 0; k <= ORDERS; k++)); do
-        user=$(printf 'feed%04x-0000-4000-8000-%012d' "$c" "$k")
-        f=$E2E_DIR/${CASES[$c]}-$k.jsonl
-        python3 "$CASES_PY" gen "${CASES[$c]}" --user "$user" --seed "$k" \
-            --api-version "${SHAPES[$((k % 2))]}" --expect "$f.want" >"$f.events"
-        if [ "$k" = 0 ]; then
-            cp "$f.events" "$f"
-        else
-            python3 "$EVENTS" shuffle --seed "${CASES[$c]}-$k" --dups 0.4 "$f.events" >"$f"
-        fi
-        WANT[$user]="${CASES[$c]} $k (${SHAPES[$((k % 2))]})|$(cat "$f.want")"
-        node "$NODE_DIR/post_events.js" "$INGEST_URL" "$SECRET" "$f" ||
-            { check "${CASES[$c]} order $k: every event posted" yes no; exit 1; }
-        posted=$((posted + $(distinct_ids "$f.events")))
-    done
-done
+post_cases "$CASES_PY" 'feed%04x-0000-4000-8000-%012d' "$ORDERS" "${CASES[@]}"
 wait_drain "$posted" 240
 
 for user in $(printf '%s\n' "${!WANT[@]}" | sort); do
