@@ -24,7 +24,8 @@ CREATE OR REPLACE FUNCTION paystream._invoice_record(p_invoice text, p_user_id u
                                                      p_payment text, p_amount_paid bigint,
                                                      p_event_id text)
 RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$  -- PL/pgSQL keeps the statement's plan; a SQL function plans it per call
+BEGIN
     INSERT INTO paystream.invoices AS i (invoice, user_id, subscription, period_end, granted,
                                          applied, payment, amount_paid, event_id)
     VALUES (p_invoice, p_user_id, p_sub, p_period_end, p_granted, true, p_payment,
@@ -33,8 +34,8 @@ LANGUAGE sql AS $$
        SET user_id = EXCLUDED.user_id, subscription = EXCLUDED.subscription,
            period_end = EXCLUDED.period_end, granted = greatest(i.granted, EXCLUDED.granted),
            applied = true, payment = coalesce(i.payment, EXCLUDED.payment),
-           amount_paid = coalesce(EXCLUDED.amount_paid, i.amount_paid), updated_at = now()
-$$;
+           amount_paid = coalesce(EXCLUDED.amount_paid, i.amount_paid), updated_at = now();
+END $$;
 
 -- invoice_payment.paid (from 2025-03-31.basil; a charge names its invoice
 -- before): remember that payment p_payment paid p_invoice, whether the

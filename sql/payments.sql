@@ -21,19 +21,22 @@
 CREATE OR REPLACE FUNCTION paystream._payment_source(p_payment text)
 RETURNS TABLE (source text, reference text, user_id uuid, subscription text, period_end bigint,
                granted integer, amount bigint)
-LANGUAGE sql STABLE AS $$
-    (SELECT 'pack', p.checkout_session_id, p.user_id, NULL::text, NULL::bigint, p.credits::integer,
-            p.amount
-       FROM paystream.pack_purchases p
-      WHERE p.payment_intent = p_payment AND p.status = 'granted')
-    UNION ALL
-    (SELECT 'invoice', i.invoice, i.user_id, i.subscription, i.period_end, i.granted::integer,
-            i.amount_paid
-       FROM paystream.invoices i
-      WHERE i.payment = p_payment AND i.applied
-      ORDER BY i.invoice LIMIT 1)
-    LIMIT 1
-$$;
+LANGUAGE plpgsql STABLE AS $$  -- PL/pgSQL: its plans are kept between calls
+BEGIN
+    RETURN QUERY
+    SELECT 'pack'::text, p.checkout_session_id, p.user_id, NULL::text, NULL::bigint,
+           p.credits::integer, p.amount
+      FROM paystream.pack_purchases p
+     WHERE p.payment_intent = p_payment AND p.status = 'granted';
+    IF NOT FOUND THEN
+        RETURN QUERY
+        SELECT 'invoice'::text, i.invoice, i.user_id, i.subscription, i.period_end,
+               i.granted::integer, i.amount_paid
+          FROM paystream.invoices i
+         WHERE i.payment = p_payment AND i.applied
+         ORDER BY i.invoice LIMIT 1;
+    END IF;
+END $$;
 
 -- The payment's record, under its user's row lock (made on first use); a
 -- payment paystream granted nothing for (yet) waits for its purchase
@@ -138,8 +141,10 @@ END $$;
 CREATE OR REPLACE FUNCTION paystream._payment_user(p_payment text, p_invoice text,
                                                    p_customer text)
 RETURNS uuid
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce((SELECT user_id FROM paystream._payment_source(p_payment)),
-                    (SELECT user_id FROM paystream.invoices WHERE invoice = p_invoice),
-                    (SELECT user_id FROM paystream.customers WHERE stripe_customer_id = p_customer))
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN coalesce((SELECT s.user_id FROM paystream._payment_source(p_payment) s),
+                    (SELECT i.user_id FROM paystream.invoices i WHERE i.invoice = p_invoice),
+                    (SELECT c.user_id FROM paystream.customers c
+                      WHERE c.stripe_customer_id = p_customer));
+END $$;
