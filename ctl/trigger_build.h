@@ -66,4 +66,22 @@ void trig_pack_ids(const trig_ctx *c, int period, const trig_item *pack, char *c
 /* The ids of the payment of the user's invoice `number` (charge, payment intent). */
 void trig_invoice_ids(const trig_ctx *c, int number, char *ch, char *pi);
 
+/* {"user_id": the user}, the metadata the app sets. */
+json_t *trig_user_meta(const trig_ctx *c);
+/* A checkout session of the user's customer (meta stolen). */
+json_t *trig_checkout(trig_ctx *c, const char *session, const char *mode, long amount,
+                      int64_t created, json_t *meta);
+/* The user's subscription on `plan` in `status`, its period `period`. */
+json_t *trig_sub_obj(trig_ctx *c, const trig_item *plan, const char *status, int period,
+                     const char *latest_invoice);
+/* An invoice line of `plan` worth `amount` for start..end. */
+json_t *trig_line(trig_ctx *c, const char *invoice, const trig_item *plan, long amount,
+                  int64_t start, int64_t end, bool proration, const char *description);
+/* A paid invoice of the user's subscription (its `number`-th); lines (stolen) decide P. */
+json_t *trig_invoice(trig_ctx *c, const char *id, const char *reason, int number, int64_t created,
+                     json_t *lines);
+/* invoice.paid and .payment_succeeded of inv (stolen), and from basil on its
+ * invoice_payment.paid. */
+int trig_emit_paid(trig_ctx *c, json_t *inv, int number, int64_t t);
+
 #endif

@@ -1,4 +1,7 @@
-/* trigger_events.c - the events of `paystreamctl trigger`'s scenarios.
+/* trigger_events.c - the events of `paystreamctl trigger`'s scenarios: ids,
+ * templates, events, the objects of subscriptions, and the scenarios of a
+ * subscription's life (the billing ones: trigger_billing.c; refunds and
+ * disputes: trigger_payments.c).
  *
  * Objects start as the templates in ctl/trigger_templates/ (Stripe's public
  * OpenAPI fixtures, cleaned as tests/events/stripe_events.py does) and get the
@@ -123,7 +126,7 @@ static const char *email(const trig_ctx *c, char *buf, size_t size) {
     return buf;
 }
 
-static json_t *user_meta(const trig_ctx *c) {
+json_t *trig_user_meta(const trig_ctx *c) {
     return json_pack("{ss}", "user_id", c->user);
 }
 
@@ -219,8 +222,8 @@ int trig_emit(trig_ctx *c, const char *type, json_t *obj, json_t *previous, int6
 
 /* -------------------------------------------------------------- objects -- */
 
-static json_t *checkout(trig_ctx *c, const char *session, const char *mode, long amount,
-                        int64_t created, json_t *meta) {
+json_t *trig_checkout(trig_ctx *c, const char *session, const char *mode, long amount,
+                      int64_t created, json_t *meta) {
     json_t *s = trig_tmpl(c, T_CHECKOUT);
     char mail[64];
     set_s(s, "id", session);
@@ -236,8 +239,8 @@ static json_t *checkout(trig_ctx *c, const char *session, const char *mode, long
     return s;
 }
 
-static json_t *subscription(trig_ctx *c, const trig_item *plan, const char *status, int period,
-                            const char *latest_invoice) {
+json_t *trig_sub_obj(trig_ctx *c, const trig_item *plan, const char *status, int period,
+                     const char *latest_invoice) {
     json_t *s = trig_tmpl(c, T_SUB),
            *item = json_array_get(json_object_get(json_object_get(s, "items"), "data"), 0);
     int64_t start = period_start(c, period), created = c->anchor + 30;
@@ -249,7 +252,7 @@ static json_t *subscription(trig_ctx *c, const trig_item *plan, const char *stat
     set_i(s, "start_date", created);
     set_i(s, "billing_cycle_anchor", created);
     set_s(s, "latest_invoice", latest_invoice);
-    json_object_set_new(s, "metadata", user_meta(c));
+    json_object_set_new(s, "metadata", trig_user_meta(c));
     snprintf(url, sizeof(url), "/v1/subscription_items?subscription=%s", c->subscription);
     set_s(json_object_get(s, "items"), "url", url);
     set_s(item, "id", c->item);
@@ -274,8 +277,8 @@ static json_t *subscription(trig_ctx *c, const trig_item *plan, const char *stat
     return s;
 }
 
-static json_t *line(trig_ctx *c, const char *invoice, const trig_item *plan, long amount,
-                    int64_t start, int64_t end, bool proration, const char *description) {
+json_t *trig_line(trig_ctx *c, const char *invoice, const trig_item *plan, long amount,
+                  int64_t start, int64_t end, bool proration, const char *description) {
     json_t *ln = trig_tmpl(c, T_LINE), *price = price_obj(c, plan, true);
     char id[40], ii[40] = "";
     trig_fresh_id(c, id, sizeof(id), "il_1", 23);
@@ -319,8 +322,8 @@ static json_t *line(trig_ctx *c, const char *invoice, const trig_item *plan, lon
 }
 
 /* A paid invoice of the user's subscription; lines (stolen) decide P. */
-static json_t *invoice(trig_ctx *c, const char *id, const char *reason, int number, int64_t created,
-                       json_t *lines) {
+json_t *trig_invoice(trig_ctx *c, const char *id, const char *reason, int number, int64_t created,
+                     json_t *lines) {
     json_t *inv = trig_tmpl(c, T_INVOICE), *ln;
     size_t i;
     long total = 0;
@@ -364,7 +367,7 @@ static json_t *invoice(trig_ctx *c, const char *id, const char *reason, int numb
     set_i(st, "paid_at", created);
     if (c->basil) {
         json_t *d = json_object_get(json_object_get(inv, "parent"), "subscription_details");
-        json_object_set_new(d, "metadata", user_meta(c));
+        json_object_set_new(d, "metadata", trig_user_meta(c));
         set_s(d, "subscription", c->subscription);
     } else {
         char ch[40], pi[40];
@@ -373,7 +376,7 @@ static json_t *invoice(trig_ctx *c, const char *id, const char *reason, int numb
         json_object_del(inv, "customer_account");
         set_s(inv, "subscription", c->subscription);
         json_object_set_new(inv, "subscription_details",
-                            json_pack("{so}", "metadata", user_meta(c)));
+                            json_pack("{so}", "metadata", trig_user_meta(c)));
         set_b(inv, "paid", true);
         set_b(inv, "paid_out_of_band", false);
         set_s(inv, "charge", total > 0 ? ch : NULL);
@@ -411,7 +414,7 @@ static int emit_invoice_payment(trig_ctx *c, const json_t *inv, int number, int6
 
 /* invoice.paid and invoice.payment_succeeded: both arrive for one invoice;
  * from basil on, invoice_payment.paid too when it charged something. */
-static int emit_paid(trig_ctx *c, json_t *inv, int number, int64_t t) {
+int trig_emit_paid(trig_ctx *c, json_t *inv, int number, int64_t t) {
     json_t *copy = json_deep_copy(inv);
     bool charged = json_integer_value(json_object_get(inv, "amount_paid")) > 0;
     if (c->basil && charged && emit_invoice_payment(c, inv, number, t) != 0) {
@@ -486,23 +489,24 @@ int trig_subscription(trig_ctx *c, int period, const trig_item *plan) {
     char cs[72], inv_id[40], desc[256], amount[24];
     trig_fresh_id(c, cs, sizeof(cs), "cs_test_a1", 54);
     trig_fresh_id(c, inv_id, sizeof(inv_id), "in_1", 23);
-    json_t *session = checkout(c, cs, "subscription", plan->amount, s, user_meta(c));
+    json_t *session = trig_checkout(c, cs, "subscription", plan->amount, s, trig_user_meta(c));
     set_s(session, "subscription", c->subscription);
     set_s(session, "invoice", inv_id);
     json_object_set_new(session, "invoice_creation", json_null());
     money(amount, sizeof(amount), plan->amount);
     snprintf(desc, sizeof(desc), "1 × %s (at %s / month)", plan->name, amount);
     json_t *lines = json_array();
-    json_array_append_new(lines,
-                          line(c, inv_id, plan, plan->amount, s, s + TRIG_PERIOD, false, desc));
+    json_array_append_new(
+        lines, trig_line(c, inv_id, plan, plan->amount, s, s + TRIG_PERIOD, false, desc));
     if (trig_emit(c, "checkout.session.completed", session, NULL, t, false) != 0 ||
         trig_emit(c, "customer.subscription.created",
-                  subscription(c, plan, "active", period, inv_id), NULL, t, false) != 0) {
+                  trig_sub_obj(c, plan, "active", period, inv_id), NULL, t, false) != 0) {
         json_decref(lines);
         return -1;
     }
-    return emit_paid(c, invoice(c, inv_id, "subscription_create", 2 * period - 1, t + 2, lines),
-                     2 * period - 1, t + 2);
+    return trig_emit_paid(
+        c, trig_invoice(c, inv_id, "subscription_create", 2 * period - 1, t + 2, lines),
+        2 * period - 1, t + 2);
 }
 
 int trig_credit_pack(trig_ctx *c, int period, const trig_item *pack) {
@@ -510,8 +514,9 @@ int trig_credit_pack(trig_ctx *c, int period, const trig_item *pack) {
     char cs[72], pi[40], ch[40], secret[80];
     trig_pack_ids(c, period, pack, cs, pi, ch);
     t = upto_now(c, t);
-    json_t *session = checkout(c, cs, "payment", pack->amount, t - 40,
-                               json_pack("{ssss}", "user_id", c->user, "credit_pack", pack->id));
+    json_t *session =
+        trig_checkout(c, cs, "payment", pack->amount, t - 40,
+                      json_pack("{ssss}", "user_id", c->user, "credit_pack", pack->id));
     set_s(session, "payment_intent", pi);
     json_t *intent = trig_tmpl(c, T_PI);
     snprintf(secret, sizeof(secret), "%s_secret_%.25s", pi, cs + 10);
@@ -544,15 +549,16 @@ int trig_renewal(trig_ctx *c, int period, const trig_item *plan) {
         prev = json_pack("{sIsI}", "current_period_end", (json_int_t)s, "current_period_start",
                          (json_int_t)(s - TRIG_PERIOD));
     if (trig_emit(c, "customer.subscription.updated",
-                  subscription(c, plan, "active", period, inv_id), prev, s, false) != 0)
+                  trig_sub_obj(c, plan, "active", period, inv_id), prev, s, false) != 0)
         return -1;
     money(amount, sizeof(amount), plan->amount);
     snprintf(desc, sizeof(desc), "1 × %s (at %s / month)", plan->name, amount);
     json_t *lines = json_array();
-    json_array_append_new(lines,
-                          line(c, inv_id, plan, plan->amount, s, s + TRIG_PERIOD, false, desc));
-    return emit_paid(c, invoice(c, inv_id, "subscription_cycle", 2 * period - 1, s + 3600, lines),
-                     2 * period - 1, s + 3600);
+    json_array_append_new(
+        lines, trig_line(c, inv_id, plan, plan->amount, s, s + TRIG_PERIOD, false, desc));
+    return trig_emit_paid(
+        c, trig_invoice(c, inv_id, "subscription_cycle", 2 * period - 1, s + 3600, lines),
+        2 * period - 1, s + 3600);
 }
 
 int trig_upgrade(trig_ctx *c, int period, const trig_item *from, const trig_item *to) {
@@ -562,116 +568,26 @@ int trig_upgrade(trig_ctx *c, int period, const trig_item *from, const trig_item
     char inv_id[40], d1[160], d2[160];
     trig_fresh_id(c, inv_id, sizeof(inv_id), "in_1", 23);
     json_t *prev = json_pack("{s{s[{s{ss}}]}}", "items", "data", "price", "id", from->price);
-    if (trig_emit(c, "customer.subscription.updated", subscription(c, to, "active", period, inv_id),
+    if (trig_emit(c, "customer.subscription.updated", trig_sub_obj(c, to, "active", period, inv_id),
                   prev, t, true) != 0)
         return -1;
     snprintf(d1, sizeof(d1), "Unused time on %s after upgrade", from->name);
     snprintf(d2, sizeof(d2), "Remaining time on %s after upgrade", to->name);
     json_t *lines = json_array();
-    json_array_append_new(lines, line(c, inv_id, from, unused, t, e, true, d1));
-    json_array_append_new(lines, line(c, inv_id, to, remaining, t, e, true, d2));
-    return emit_paid(c, invoice(c, inv_id, "subscription_update", 2 * period, t + 5, lines),
-                     2 * period, t + 5);
+    json_array_append_new(lines, trig_line(c, inv_id, from, unused, t, e, true, d1));
+    json_array_append_new(lines, trig_line(c, inv_id, to, remaining, t, e, true, d2));
+    return trig_emit_paid(c,
+                          trig_invoice(c, inv_id, "subscription_update", 2 * period, t + 5, lines),
+                          2 * period, t + 5);
 }
 
 int trig_cancel(trig_ctx *c, int period, const trig_item *plan) {
     int64_t t = upto_now(c, period_start(c, period) + 20 * DAY);
-    json_t *sub = subscription(c, plan, "canceled", period, NULL);
+    json_t *sub = trig_sub_obj(c, plan, "canceled", period, NULL);
     set_i(sub, "canceled_at", t);
     set_i(sub, "ended_at", t);
     json_object_set_new(sub, "cancellation_details",
                         json_pack("{snssss}", "comment", "feedback", "too_expensive", "reason",
                                   "cancellation_requested"));
     return trig_emit(c, "customer.subscription.deleted", sub, NULL, t, true);
-}
-
-/* ---------------------------------------------------- billing scenarios -- */
-
-/* The subscription's first item (and, before basil, the subscription) bills n. */
-static void set_quantity(const trig_ctx *c, json_t *sub, long n) {
-    json_t *item = json_array_get(json_object_get(json_object_get(sub, "items"), "data"), 0);
-    set_i(item, "quantity", n);
-    if (!c->basil) set_i(sub, "quantity", n);
-}
-
-/* A subscription checkout: created with `status` (quantity n, trial until
- * trial_end when > 0), its first invoice's one line worth `amount`; paid
- * unless failed (then invoice.payment_failed). */
-static int start_subscription(trig_ctx *c, int period, const trig_item *plan, const char *status,
-                              long n, int64_t trial_end, long amount, bool failed) {
-    int64_t s = period_start(c, period), e = s + TRIG_PERIOD, t = s + 60;
-    char cs[72], inv_id[40], desc[256];
-    trig_fresh_id(c, cs, sizeof(cs), "cs_test_a1", 54);
-    trig_fresh_id(c, inv_id, sizeof(inv_id), "in_1", 23);
-    json_t *session = checkout(c, cs, "subscription", amount, s, user_meta(c));
-    set_s(session, "subscription", c->subscription);
-    set_s(session, "invoice", inv_id);
-    json_object_set_new(session, "invoice_creation", json_null());
-    json_t *sub = subscription(c, plan, status, period, inv_id);
-    set_quantity(c, sub, n);
-    set_i(sub, "created", s + 30);
-    set_i(sub, "start_date", s + 30);
-    if (trial_end > 0) {
-        set_i(sub, "trial_start", s);
-        set_i(sub, "trial_end", trial_end);
-    }
-    snprintf(desc, sizeof(desc), "%s%ld × %s", trial_end > 0 ? "Trial period for " : "", n,
-             plan->name);
-    json_t *ln = line(c, inv_id, plan, amount, s, e, false, desc), *lines = json_array();
-    set_i(ln, "quantity", n);
-    json_array_append_new(lines, ln);
-    if (trig_emit(c, "checkout.session.completed", session, NULL, t, false) != 0 ||
-        trig_emit(c, "customer.subscription.created", sub, NULL, t, false) != 0) {
-        json_decref(lines);
-        return -1;
-    }
-    json_t *inv = invoice(c, inv_id, "subscription_create", 2 * period - 1, t + 2, lines);
-    if (!failed) return emit_paid(c, inv, 2 * period - 1, t + 2);
-    set_s(inv, "status", "open");
-    set_i(inv, "amount_paid", 0);
-    set_i(inv, "amount_remaining", amount);
-    set_s(json_object_get(inv, "status_transitions"), "paid_at", NULL);
-    if (!c->basil) set_b(inv, "paid", false);
-    return trig_emit(c, "invoice.payment_failed", inv, NULL, t + 2, false);
-}
-
-int trig_seats(trig_ctx *c, int period, const trig_item *plan, long seats) {
-    return start_subscription(c, period, plan, "active", seats, 0, plan->amount * seats, false);
-}
-
-int trig_trial(trig_ctx *c, int period, const trig_item *plan) {
-    int64_t e = period_start(c, period) + TRIG_PERIOD;
-    return start_subscription(c, period, plan, "trialing", 1, e, 0, false);
-}
-
-int trig_pause(trig_ctx *c, int period, const trig_item *plan) {
-    int64_t t = upto_now(c, period_start(c, period) + 5 * DAY);
-    json_t *sub = subscription(c, plan, "paused", period, NULL);
-    json_object_set_new(
-        sub, "pause_collection",
-        json_pack("{ssso}", "behavior", "keep_as_draft", "resumes_at", json_null()));
-    return trig_emit(c, "customer.subscription.paused", sub, json_pack("{ss}", "status", "active"),
-                     t, true);
-}
-
-/* A second subscription of the user's customer whose first payment never
- * succeeds (3-D Secure failed): created incomplete, the invoice's payment
- * failed, incomplete_expired a day later. It must not take over. */
-int trig_second_subscription(trig_ctx *c, int period, const trig_item *plan) {
-    char first[sizeof(c->subscription)], first_item[sizeof(c->item)];
-    int64_t t = upto_now(c, period_start(c, period) + 7 * DAY);
-    str_copy(first, c->subscription, sizeof(first));
-    str_copy(first_item, c->item, sizeof(first_item));
-    trig_fresh_id(c, c->subscription, sizeof(c->subscription), "sub_1", 23);
-    trig_fresh_id(c, c->item, sizeof(c->item), "si_", 14);
-    int rc = start_subscription(c, period, plan, "incomplete", 1, 0, plan->amount, true);
-    json_t *sub = rc == 0 ? subscription(c, plan, "incomplete_expired", period, NULL) : NULL;
-    if (sub) {
-        set_i(sub, "created", period_start(c, period) + 30);
-        rc = trig_emit(c, "customer.subscription.updated", sub,
-                       json_pack("{ss}", "status", "incomplete"), t + DAY, false);
-    }
-    str_copy(c->subscription, first, sizeof(c->subscription));
-    str_copy(c->item, first_item, sizeof(c->item));
-    return rc;
 }
