@@ -173,7 +173,7 @@ static json_t *plan_obj(const trig_ctx *c, const trig_item *it) {
 int trig_emit(trig_ctx *c, const char *type, json_t *obj, json_t *previous, int64_t created,
               bool api) {
     json_t *ev = trig_tmpl(c, T_EVENT), *data = json_object();
-    char id[40], req[32], key[40];
+    char id[40];
     uint64_t a = splitmix(&c->rng), b = splitmix(&c->rng);
     trig_fresh_id(c, id, sizeof(id), "evt_1", 23);
     set_s(ev, "id", id);
@@ -183,6 +183,7 @@ int trig_emit(trig_ctx *c, const char *type, json_t *obj, json_t *previous, int6
     if (previous) json_object_set_new(data, "previous_attributes", previous);
     json_object_set_new(ev, "data", data);
     if (api) {
+        char req[32], key[40];
         trig_fresh_id(c, req, sizeof(req), "req_", 14);
         snprintf(key, sizeof(key), "%08x-%04x-4%03x-%04x-%012" PRIx64, (unsigned)(a >> 32),
                  (unsigned)(a >> 16) & 0xFFFF, (unsigned)a & 0xFFF,
@@ -327,9 +328,10 @@ json_t *trig_invoice(trig_ctx *c, const char *id, const char *reason, int number
     json_t *inv = trig_tmpl(c, T_INVOICE), *ln;
     size_t i;
     long total = 0;
-    int64_t pstart = INT64_MAX, pend = 0, v;
+    int64_t pstart = INT64_MAX, pend = 0;
     char mail[64], url[64], num[32], prefix[8];
     json_array_foreach(lines, i, ln) {
+        int64_t v;
         total += (long)json_integer_value(json_object_get(ln, "amount"));
         v = json_integer_value(json_object_get(json_object_get(ln, "period"), "start"));
         pstart = v < pstart ? v : pstart;

@@ -30,7 +30,7 @@ int trig_refund_subscription(trig_ctx *c, int period, const trig_item *plan) {
 /* One state of a dispute of the whole pack payment, as charge.dispute.<suffix>. */
 static int emit_dispute(trig_ctx *c, const char *dp, const char *ch, const char *pi, long amount,
                         int64_t opened, const char *suffix, const char *status, int64_t t) {
-    char type[64], bt[40];
+    char type[64];
     json_t *d = trig_tmpl(c, T_DISPUTE);
     set_s(d, "id", dp);
     set_s(d, "charge", ch);
@@ -40,6 +40,7 @@ static int emit_dispute(trig_ctx *c, const char *dp, const char *ch, const char 
     set_i(d, "created", opened);
     set_i(json_object_get(d, "evidence_details"), "due_by", opened + 14 * DAY);
     if (strcmp(status, "needs_response") != 0 || strcmp(suffix, "created") != 0) {
+        char bt[40];
         trig_fresh_id(c, bt, sizeof(bt), "txn_3", 23);
         json_object_set_new(d, "balance_transactions",
                             json_pack("[{sssIsI}]", "id", bt, "amount", (json_int_t)-amount,
