@@ -1,4 +1,5 @@
-/* cmd_dead.c - `paystreamctl dead list` and `dead retry ID|--all`.
+/* cmd_dead.c - `paystreamctl dead list`, `dead retry ID|--all` and the
+ * command line of `dead drop ID --reason TEXT` (dead_drop.c).
  *
  * A dead letter is an event whose retries ran out (<stream>:dead, with the
  * error). Once the cause is fixed (say a missing plan was added), `retry`
@@ -14,6 +15,7 @@
 #include "timeutil.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PAGE 500
@@ -26,8 +28,36 @@ static const char *or_dash(const char *s) {
     return s && s[0] ? s : "-";
 }
 
-static int dead_list(redis_conn *rc, const char *dead) {
-    char from[80] = "-";
+/* "2h5m", "3m10s", "42s": how long ago a dead letter was written (its id). */
+static const char *age(const char *id, char *buf, size_t size) {
+    long long s = (time_now_ms() - strtoll(id, NULL, 10)) / 1000;
+    if (s < 0) s = 0;
+    if (s >= 3600)
+        snprintf(buf, size, "%lldh%lldm", s / 3600, s % 3600 / 60);
+    else if (s >= 60)
+        snprintf(buf, size, "%lldm%llds", s / 60, s % 60);
+    else
+        snprintf(buf, size, "%llds", s);
+    return buf;
+}
+
+/* The user webhook_events records for the event, or "-" (none, or no
+ * database: then the list is still given, from Redis alone). */
+static const char *user_of(pg_conn *pg, const char *event_id, char *buf, size_t size) {
+    pg_result *r = NULL;
+    const char *params[1] = {event_id};
+    snprintf(buf, size, "-");
+    if (pg == NULL || event_id == NULL ||
+        pg_exec(pg, "SELECT user_id FROM paystream.webhook_events WHERE event_id = $1", 1, params,
+                &r) != 0)
+        return buf;
+    if (pg_nrows(r) == 1 && pg_value(r, 0, 0)) snprintf(buf, size, "%s", pg_value(r, 0, 0));
+    pg_result_free(r);
+    return buf;
+}
+
+static int dead_list(pg_conn *pg, redis_conn *rc, const char *dead) {
+    char from[80] = "-", user[64], ago[32];
     long total = 0;
     for (;;) {
         stream_batch b;
@@ -35,8 +65,10 @@ static int dead_list(redis_conn *rc, const char *dead) {
             return ctl_fail(1, "dead list", "%s", redis_errstr(rc));
         for (size_t i = 0; i < b.n; i++) {
             const stream_entry *e = &b.entries[i];
-            printf("%s  %s  %s  attempts %ld\n    %s\n", e->id, or_dash(e->event_id),
-                   or_dash(e->type), e->attempts, e->error ? e->error : "");
+            printf("%s  %s  %s  user %s  dead %s ago  attempts %ld\n    %s\n", e->id,
+                   or_dash(e->event_id), or_dash(e->type),
+                   user_of(pg, e->event_id, user, sizeof(user)), age(e->id, ago, sizeof(ago)),
+                   e->attempts, e->error ? e->error : "");
         }
         total += (long)b.n;
         bool more = b.n == PAGE;
@@ -132,21 +164,34 @@ static int dead_retry(const ps_config *cfg, pg_conn *pg, redis_conn *rc, const c
     return n.failed ? 1 : 0;
 }
 
+#define DEAD_USAGE "usage: dead list | dead retry ID|--all | dead drop ID --reason TEXT"
+
+static int drop_command(const ps_config *cfg, int argc, char **argv) {
+    if (argc != 5 || strcmp(argv[3], "--reason") != 0 || argv[4][0] == '\0')
+        return ctl_fail(EXIT_USAGE, "dead drop", "usage: dead drop ID --reason TEXT");
+    if (strncmp(argv[2], "evt_", 4) != 0 && stream_id_cmp(argv[2], "0-1") < 0)
+        return ctl_fail(EXIT_USAGE, "dead drop", "'%s' is not a stream id or an event id", argv[2]);
+    return dead_drop(cfg, argv[2], argv[4]);
+}
+
 int cmd_dead(const ps_config *cfg, int argc, char **argv) {
     bool list = argc == 2 && strcmp(argv[1], "list") == 0;
     bool retry = argc == 3 && strcmp(argv[1], "retry") == 0;
-    if (!list && !retry)
-        return ctl_fail(EXIT_USAGE, "dead", "usage: dead list | dead retry ID|--all");
+    if (argc >= 2 && strcmp(argv[1], "drop") == 0) return drop_command(cfg, argc, argv);
+    if (!list && !retry) return ctl_fail(EXIT_USAGE, "dead", DEAD_USAGE);
     if (retry && strcmp(argv[2], "--all") != 0 && stream_id_cmp(argv[2], "0-1") < 0)
         return ctl_fail(EXIT_USAGE, "dead retry", "'%s' is not a stream id", argv[2]);
-    pg_conn *pg = retry ? ctl_db_connect(cfg) : NULL;
+    char err[512];
+    pg_conn *pg = retry ? ctl_db_connect(cfg) : pg_connect(cfg->database_url, err, sizeof(err));
     if (retry && pg == NULL) return 1;
+    if (pg == NULL)
+        fprintf(stderr, "paystreamctl: dead list: no database (%s): users not shown\n", err);
     redis_conn *rc = ctl_redis_connect(cfg);
     int code = 1;
     if (rc == NULL) goto done;
     char dead[300];
     snprintf(dead, sizeof(dead), "%s:dead", cfg->stream);
-    code = list ? dead_list(rc, dead) : dead_retry(cfg, pg, rc, dead, argv[2]);
+    code = list ? dead_list(pg, rc, dead) : dead_retry(cfg, pg, rc, dead, argv[2]);
 done:
     redis_close(rc);
     pg_close(pg);

@@ -29,8 +29,11 @@ static const ctl_command commands[] = {
      "an event's stream entry, its database record and the ledger rows it made"},
     {"replay", cmd_replay, "replay --from STREAM_ID [--to STREAM_ID] [--type T] [--dry-run]",
      "re-apply stream entries through the idempotent path; prints applied/skipped/failed"},
-    {"dead", cmd_dead, "dead list | dead retry ID|--all",
-     "dead letters: why each failed; send one or all back to the stream"},
+    {"dead", cmd_dead, "dead list | dead retry ID|--all | dead drop ID --reason TEXT",
+     "dead letters: whose, why each failed; apply one or all now, or drop one that never can"},
+    {"status", cmd_status, "status",
+     "one screen: stream, group lag and pending, waiting and dead events, workers, last applied; "
+     "exit 1 when something needs an operator"},
     {"verify-signature", cmd_verify_signature,
      "verify-signature --header H [--secret S] [--now T] [--tolerance S] < body",
      "say exactly why a Stripe-Signature header does or does not verify"},

@@ -13,25 +13,27 @@
 -- runs out, a refund or dispute is recorded skipped, anything else becomes a
 -- dead letter (ps_event_failed with p_final deletes the waiting row).
 
--- Record a failed attempt, in its own transaction after the rollback.
+-- Record a failed attempt, in its own transaction after the rollback, with
+-- the event's user when it is known (`dead list` shows whose it is).
 -- p_final marks the event dead-lettered. Never downgrades a done event.
 CREATE OR REPLACE FUNCTION paystream.ps_event_failed(p_event_id text, p_type text,
                                                      p_livemode boolean, p_api_version text,
                                                      p_created bigint, p_stream_id text,
                                                      p_error text, p_attempts integer,
-                                                     p_final boolean)
+                                                     p_final boolean, p_user_id uuid)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = paystream, pg_temp AS $$
 BEGIN
     INSERT INTO webhook_events AS w (event_id, type, livemode, api_version, event_created,
-                                     stream_id, status, attempts, error, processed_at)
+                                     stream_id, status, attempts, error, user_id, processed_at)
     VALUES (p_event_id, p_type, p_livemode, p_api_version, p_created, p_stream_id,
             CASE WHEN p_final THEN 'failed' ELSE 'retrying' END, greatest(p_attempts, 1),
-            p_error, now())
+            p_error, p_user_id, now())
     ON CONFLICT (event_id) DO UPDATE
        SET status = EXCLUDED.status, error = EXCLUDED.error, processed_at = now(),
            attempts = greatest(w.attempts + 1, EXCLUDED.attempts),
-           stream_id = coalesce(EXCLUDED.stream_id, w.stream_id)
+           stream_id = coalesce(EXCLUDED.stream_id, w.stream_id),
+           user_id = coalesce(EXCLUDED.user_id, w.user_id)
      WHERE w.status NOT IN ('applied', 'skipped');
     IF p_final THEN  -- its dead letter is written: it waits no more
         DELETE FROM waiting_events WHERE event_id = p_event_id;
@@ -39,7 +41,8 @@ BEGIN
 END $$;
 
 GRANT EXECUTE ON FUNCTION
-    paystream.ps_event_failed(text, text, boolean, text, bigint, text, text, integer, boolean)
+    paystream.ps_event_failed(text, text, boolean, text, bigint, text, text, integer, boolean,
+                              uuid)
 TO paystream_worker, paystream_operator;
 
 -- ------------------------------------------------------------- waiting --
@@ -187,3 +190,41 @@ GRANT EXECUTE ON FUNCTION
     paystream.ps_waiting_due(integer, integer),
     paystream.ps_waiting_failed(text, text, integer)
 TO paystream_worker;
+
+-- `paystreamctl dead drop`: record that an operator dropped an event that
+-- can never apply, with the reason and who (p_by, as the operator's machine
+-- names them, and the database login). An event already applied or skipped
+-- is refused (its dead letter is stale: `dead retry` removes it); dropping
+-- again changes nothing. Its wait, if any, ends.
+CREATE OR REPLACE FUNCTION paystream.ps_event_drop(p_event_id text, p_type text,
+                                                   p_stream_id text, p_reason text,
+                                                   p_by text)
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = paystream, pg_temp AS $$
+DECLARE
+    v_status text;
+BEGIN
+    IF p_event_id IS NULL OR p_reason IS NULL OR btrim(p_reason) = '' THEN
+        RAISE EXCEPTION 'an event id and a reason are required'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT status INTO v_status FROM webhook_events WHERE event_id = p_event_id FOR UPDATE;
+    IF v_status IN ('applied', 'skipped') THEN
+        RAISE EXCEPTION 'event % is % already: nothing to drop (dead retry removes its stale dead letter)',
+            p_event_id, v_status USING ERRCODE = 'object_not_in_prerequisite_state';
+    ELSIF v_status = 'dropped' THEN
+        RETURN 'already dropped';
+    END IF;
+    INSERT INTO webhook_events AS w (event_id, type, stream_id, status, note, dropped_by,
+                                     processed_at)
+    VALUES (p_event_id, coalesce(p_type, ''), p_stream_id, 'dropped', p_reason,
+            format('%s (database login %s)', coalesce(p_by, '?'), session_user), now())
+    ON CONFLICT (event_id) DO UPDATE
+       SET status = 'dropped', note = EXCLUDED.note, dropped_by = EXCLUDED.dropped_by,
+           processed_at = now();
+    DELETE FROM waiting_events WHERE event_id = p_event_id;
+    RETURN 'dropped';
+END $$;
+
+GRANT EXECUTE ON FUNCTION paystream.ps_event_drop(text, text, text, text, text)
+TO paystream_operator;

@@ -106,16 +106,18 @@ int apply_record_failure(pg_conn *pg, const stream_entry *e, const apply_info *i
         str_copy(id, info->event_id, sizeof(id));
     else
         snprintf(id, sizeof(id), "stream:%s", e->id);
-    const char *params[9] = {id,
-                             info->type[0] ? info->type : (e->type ? e->type : "unknown"),
-                             NULL,
-                             NULL,
-                             NULL,
-                             e->id,
-                             info->error,
-                             att,
-                             final ? "true" : "false"};
+    const char *params[10] = {id,
+                              info->type[0] ? info->type : (e->type ? e->type : "unknown"),
+                              NULL,
+                              NULL,
+                              NULL,
+                              e->id,
+                              info->error,
+                              att,
+                              final ? "true" : "false",
+                              info->user_id[0] ? info->user_id : NULL};
     return pg_exec_prepared(pg, "event_failed",
-                            "SELECT paystream.ps_event_failed($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                            9, params, NULL);
+                            "SELECT paystream.ps_event_failed($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+                            "$10)",
+                            10, params, NULL);
 }

@@ -23,6 +23,7 @@ typedef struct apply_info {
     char outcome[16]; /* applied, skipped, duplicate, failed */
     char error[512];  /* for APPLY_RETRY */
     char sqlstate[6]; /* for APPLY_RETRY of a rule that failed: its SQLSTATE, or "" */
+    char user_id[40]; /* for APPLY_RETRY: the event's user when known, or "" */
 } apply_info;
 
 apply_result apply_entry(const ps_config *cfg, pg_conn *pg, const stream_entry *e,

@@ -112,6 +112,7 @@ static void prepare(const ps_config *cfg, batch_slot *s, batch_bufs *b, int *row
     const char *final = apply_run_handler(cfg, &s->ev);
     if (final == NULL) {
         set_failed(s, s->ev.error);
+        str_copy(s->info.user_id, s->ev.user_id, sizeof(s->info.user_id));
         return;
     }
     put_row(&b->q, &b->rec, s, final);
@@ -125,8 +126,10 @@ static void settle(batch_slot *s, const pg_result *r, int row) {
     const char *status = pg_value(r, row, 1);
     if (status && strcmp(status, "failed") == 0) {
         const char *msg = pg_value(r, row, 5), *code = pg_value(r, row, 4);
+        const char *user = pg_value(r, row, 2);
         set_failed(s, msg ? msg : "failed");
         str_copy(s->info.sqlstate, code ? code : "", sizeof(s->info.sqlstate));
+        str_copy(s->info.user_id, user ? user : s->ev.user_id, sizeof(s->info.user_id));
         return;
     }
     s->res = APPLY_DONE;

@@ -10,6 +10,9 @@
 # 2. `dead retry --all` over several dead letters, the first of which still
 #    cannot be applied: the others are applied, that one stays dead with its
 #    reason, and the exit status is 1 with an applied/skipped/failed summary.
+# 3. `dead drop ID --reason`: the one that can never apply is recorded
+#    dropped (reason, who) and leaves the dead letters; a stale dead letter of
+#    an applied event is refused. `status` says what needs an operator.
 . "$(dirname "$0")/e2e_lib.sh"
 
 ATTEMPTS=3
@@ -75,9 +78,16 @@ check "the failed pack changed no balance" "$BASIC 0 $BASIC" "$(balance "$U1")"
 
 run dead list
 check "dead list: exit 0" 0 "$rc"
-has "dead list shows the dead letter and its event" "$out" "^${DEAD1[0]}  $EV_PACK  checkout.session.completed  attempts $ATTEMPTS$"
+has "dead list shows the dead letter, its event, whose it is and its age" "$out" \
+    "^${DEAD1[0]}  $EV_PACK  checkout.session.completed  user $U1  dead [0-9]+s ago  attempts $ATTEMPTS$"
 has "dead list: the reason names the missing pack" "$out" "unknown credit pack pack50"
 has "dead list counts them" "$out" "^2 dead letters in $STREAM:dead$"
+run status
+check "status with dead letters: exit 1" 1 "$rc"
+has "status says what needs an operator" "$out" "^NEEDS AN OPERATOR: 2 dead letter\(s\): paystreamctl dead list$"
+has "status shows the dead letters" "$out" "^dead letters +2 in $STREAM:dead"
+has "status shows the group" "$out" "^group +[^ ]+: lag 0, pending 0$"
+has "status shows the worker" "$out" "^workers \(consumers\) +[1-9][0-9]* seen in the last 60s"
 
 run dead retry "${DEAD1[0]}"
 check "dead retry before the cause is fixed: exit 1" 1 "$rc"
@@ -98,6 +108,12 @@ check "the event is recorded applied" applied "$(sql "SELECT status FROM paystre
 check "that dead letter is gone, its twin is left" "${DEAD1[1]}" "$(dead_ids "$EV_PACK")"
 check "dead retry applies in place: nothing is re-added to the stream" "$xlen" "$(rcli XLEN "$STREAM")"
 
+# the twin is a stale dead letter of an event applied since: drop refuses it
+run dead drop "${DEAD1[1]}" --reason "not wanted"
+check "dead drop of an event applied already: exit 1" 1 "$rc"
+has "dead drop of an event applied already says why" "$out" "is applied already: nothing to drop"
+check "it is still applied, its dead letter still there" "applied ${DEAD1[1]}" \
+    "$(sql "SELECT status FROM paystream.webhook_events WHERE event_id = '$EV_PACK'") $(dead_ids "$EV_PACK")"
 rows=$(ledger_rows)
 run dead retry "${DEAD1[1]}"
 check "dead retry of the twin (event already applied): exit 0" 0 "$rc"
@@ -157,6 +173,27 @@ has "dead retry --all again: summary" "$out" "^dead retry: 0 applied, 0 skipped,
 check "the unknown pack is still the one dead letter" 1 "$(rcli XLEN "$STREAM:dead")"
 check "nothing pending in the group" 0 "$(group_field pending)"
 reconcile_clean
+
+# ------------------------------------------------------------ dead drop --
+# the pack nobody will ever load: dropped, by its event id
+run dead drop "$EV_NOSUCH" --reason "a test pack sent to the live endpoint"
+check "dead drop by event id: exit 0" 0 "$rc"
+has "dead drop says it is recorded and removed" "$out" "^dead drop: [0-9]+-[0-9]+ removed from $STREAM:dead$"
+check "recorded dropped, with the reason and who" "dropped|a test pack sent to the live endpoint|$(id -un) (database login" \
+    "$(sql "SELECT status || '|' || note || '|' || split_part(dropped_by, ' ', 1) || ' ' || split_part(dropped_by, ' ', 2) || ' ' || split_part(dropped_by, ' ', 3) FROM paystream.webhook_events WHERE event_id = '$EV_NOSUCH'")"
+check "no dead letter is left" 0 "$(rcli XLEN "$STREAM:dead")"
+run dead drop "$EV_NOSUCH" --reason "again"
+check "dead drop of a dead letter gone: exit 1" 1 "$rc"
+has "dead drop of a dead letter gone names it" "$out" "no dead letter $EV_NOSUCH in $STREAM:dead"
+run dead drop "$EV_NOSUCH"
+check "dead drop without --reason: usage error" 2 "$rc"
+run dead drop nope --reason x
+check "dead drop of a bad id: usage error" 2 "$rc"
+run status
+check "status with nothing to do: exit 0" 0 "$rc"
+has "status says ok" "$out" "^status: ok$"
+has "status shows no dead letter" "$out" "^dead letters +0 in $STREAM:dead \(0 recorded failed\)$"
+has "status shows the last event applied" "$out" "^last applied +20[0-9]{2}-"
 
 run dead retry nope
 check "dead retry of a bad id: usage error" 2 "$rc"

@@ -43,6 +43,7 @@ ps_apply_batch worker operator
 ps_charge_dispute worker
 ps_charge_refunded worker
 ps_checkout_subscription worker
+ps_event_drop operator
 ps_event_failed worker operator
 ps_event_wait worker
 ps_invoice_paid worker

@@ -72,7 +72,7 @@ check "an invoice whose wait ran out is dead, naming what it waited for" \
 check "... still waiting until its dead letter is written" "waiting 1" \
     "$(sql "SELECT status FROM paystream.webhook_events WHERE event_id = 'evt_i1'") $(sql "SELECT count(*) FROM paystream.waiting_events WHERE event_id = 'evt_i1'")"
 sql "SELECT paystream.ps_event_failed('evt_i1', 'invoice.paid', NULL, NULL, NULL, '1-evt_i1',
-        'waited 1h0m for: nothing for evt_i1 yet', 1, true)" >/dev/null
+        'waited 1h0m for: nothing for evt_i1 yet', 1, true, NULL)" >/dev/null
 check "then failed with that error, and no longer waiting" "failed waited 1h0m for: nothing for evt_i1 yet|0" \
     "$(row_of evt_i1)|$(sql "SELECT count(*) FROM paystream.waiting_events WHERE event_id = 'evt_i1'")"
 check "durations for people" "72h0m 1m30s 4s" \

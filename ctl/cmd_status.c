@@ -1,0 +1,153 @@
+/* cmd_status.c - `paystreamctl status` (SPEC 6): one screen of how the
+ * pipeline is doing, from Redis (the stream's length and age, the group's
+ * lag and pending entries, the workers seen, the dead letters) and from
+ * PostgreSQL (events waiting for another event, the last one applied).
+ * Exit 1 when something needs an operator: a dead letter, an entry pending
+ * for longer than STUCK_MS, or entries to apply and no worker seen lately. */
+#include "commands.h"
+#include "timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STUCK_MS (5 * 60 * 1000L) /* a pending entry this old: its worker is stuck */
+#define SEEN_MS  (60 * 1000L)     /* a worker idle longer than this is not seen */
+
+typedef struct redis_status {
+    long long length, dead, lag, pending, consumers, seen;
+    long long oldest_ms, oldest_pending_ms; /* entry times, 0 when none */
+    bool group;
+} redis_status;
+
+static long long id_ms(const redis_reply *r) {
+    const char *s = r ? redis_reply_str(r, NULL) : NULL;
+    return s ? strtoll(s, NULL, 10) : 0;
+}
+
+static const redis_reply *field(const redis_reply *map, const char *key) {
+    for (size_t i = 0; i + 1 < redis_reply_count(map); i += 2) {
+        const char *k = redis_reply_str(redis_reply_at(map, i), NULL);
+        if (k && strcmp(k, key) == 0) return redis_reply_at(map, i + 1);
+    }
+    return NULL;
+}
+
+static int run(redis_conn *rc, redis_reply **r, int argc, const char **argv) {
+    return redis_cmd(rc, r, argc, argv, NULL);
+}
+
+/* XINFO GROUPS: lag and pending of our group (lag is nil when Redis cannot tell). */
+static int group_info(redis_conn *rc, const ps_config *cfg, redis_status *s) {
+    const char *argv[] = {"XINFO", "GROUPS", cfg->stream};
+    redis_reply *r = NULL;
+    if (run(rc, &r, 3, argv) != 0) return -1;
+    for (size_t g = 0; g < redis_reply_count(r); g++) {
+        const redis_reply *grp = redis_reply_at(r, g);
+        const char *name = redis_reply_str(field(grp, "name"), NULL);
+        if (name == NULL || strcmp(name, cfg->group) != 0) continue;
+        s->group = true;
+        s->pending = redis_reply_int(field(grp, "pending"));
+        s->lag = field(grp, "lag") && redis_reply_kind(field(grp, "lag")) == RREPLY_INTEGER
+                     ? redis_reply_int(field(grp, "lag"))
+                     : -1;
+    }
+    redis_reply_free(r);
+    return 0;
+}
+
+static int consumers(redis_conn *rc, const ps_config *cfg, redis_status *s) {
+    const char *argv[] = {"XINFO", "CONSUMERS", cfg->stream, cfg->group};
+    redis_reply *r = NULL;
+    if (run(rc, &r, 4, argv) != 0) return -1;
+    s->consumers = (long long)redis_reply_count(r);
+    for (size_t i = 0; i < redis_reply_count(r); i++)
+        if (redis_reply_int(field(redis_reply_at(r, i), "idle")) < SEEN_MS) s->seen++;
+    redis_reply_free(r);
+    return 0;
+}
+
+static int redis_part(redis_conn *rc, const ps_config *cfg, redis_status *s) {
+    char dead[300];
+    snprintf(dead, sizeof(dead), "%s:dead", cfg->stream);
+    const char *len[] = {"XLEN", cfg->stream}, *dlen[] = {"XLEN", dead};
+    const char *first[] = {"XRANGE", cfg->stream, "-", "+", "COUNT", "1"};
+    const char *pend[] = {"XPENDING", cfg->stream, cfg->group};
+    redis_reply *r = NULL;
+    if (run(rc, &r, 2, len) != 0) return -1;
+    s->length = redis_reply_int(r);
+    redis_reply_free(r);
+    if (run(rc, &r, 2, dlen) != 0) return -1;
+    s->dead = redis_reply_int(r);
+    redis_reply_free(r);
+    if (run(rc, &r, 6, first) != 0) return -1;
+    s->oldest_ms = id_ms(redis_reply_at(redis_reply_at(r, 0), 0));
+    redis_reply_free(r);
+    if (group_info(rc, cfg, s) != 0 || !s->group) return 0;
+    if (run(rc, &r, 3, pend) != 0) return -1;
+    if (redis_reply_int(redis_reply_at(r, 0)) > 0)
+        s->oldest_pending_ms = id_ms(redis_reply_at(r, 1));
+    redis_reply_free(r);
+    return consumers(rc, cfg, s);
+}
+
+static void print_age(const char *label, long long ms_then, long long now) {
+    long long s = (now - ms_then) / 1000;
+    if (ms_then == 0)
+        printf("%-22s -\n", label);
+    else
+        printf("%-22s %lldh%02lldm%02llds\n", label, s / 3600, s % 3600 / 60, s % 60);
+}
+
+static const char *SQL_DB =
+    "SELECT (SELECT count(*) FROM paystream.waiting_events),"
+    " (SELECT coalesce(extract(epoch FROM now() - min(first_wait_at))::bigint::text, '-')"
+    "    FROM paystream.waiting_events),"
+    " (SELECT coalesce(max(processed_at)::text, '-') FROM paystream.webhook_events"
+    "   WHERE status = 'applied'),"
+    " (SELECT count(*) FROM paystream.webhook_events WHERE status = 'failed')";
+
+int cmd_status(const ps_config *cfg, int argc, char **argv) {
+    (void)argv;
+    if (argc != 1) return ctl_fail(EXIT_USAGE, "status", "usage: status");
+    redis_status s = {0};
+    redis_conn *rc = ctl_redis_connect(cfg);
+    if (rc == NULL) return 1;
+    int rs = redis_part(rc, cfg, &s);
+    if (rs != 0) fprintf(stderr, "paystreamctl: status: Redis: %s\n", redis_errstr(rc));
+    redis_close(rc);
+    if (rs != 0) return 1;
+    pg_conn *pg = ctl_db_connect(cfg);
+    pg_result *r = NULL;
+    if (pg == NULL || pg_exec(pg, SQL_DB, 0, NULL, &r) != 0) {
+        if (pg) fprintf(stderr, "paystreamctl: status: PostgreSQL: %s\n", pg_errstr(pg));
+        pg_close(pg);
+        return 1;
+    }
+    long long now = time_now_ms();
+    printf("%-22s %s (%lld entries)\n", "stream", cfg->stream, s.length);
+    print_age("oldest entry", s.oldest_ms, now);
+    if (s.group) {
+        printf("%-22s %s: lag %lld, pending %lld\n", "group", cfg->group, s.lag, s.pending);
+        print_age("oldest pending", s.oldest_pending_ms, now);
+    } else {
+        printf("%-22s %s: not created yet (no worker ever ran)\n", "group", cfg->group);
+    }
+    printf("%-22s %lld seen in the last %lds (%lld in the group)\n", "workers (consumers)", s.seen,
+           SEEN_MS / 1000, s.consumers);
+    printf("%-22s %s (oldest waiting %s s)\n", "waiting events", pg_value(r, 0, 0),
+           pg_value(r, 0, 1));
+    printf("%-22s %lld in %s:dead (%s recorded failed)\n", "dead letters", s.dead, cfg->stream,
+           pg_value(r, 0, 3));
+    printf("%-22s %s\n", "last applied", pg_value(r, 0, 2));
+    pg_result_free(r);
+    pg_close(pg);
+    bool stuck = s.oldest_pending_ms && now - s.oldest_pending_ms > STUCK_MS;
+    bool idle = s.seen == 0 && (s.pending > 0 || s.lag > 0 || (!s.group && s.length > 0));
+    if (s.dead > 0)
+        printf("NEEDS AN OPERATOR: %lld dead letter(s): paystreamctl dead list\n", s.dead);
+    if (stuck) printf("NEEDS AN OPERATOR: an entry pending for over %ld min\n", STUCK_MS / 60000);
+    if (idle) printf("NEEDS AN OPERATOR: events to apply and no worker seen\n");
+    if (s.dead == 0 && !stuck && !idle) printf("status: ok\n");
+    return s.dead > 0 || stuck || idle ? 1 : 0;
+}
