@@ -116,6 +116,9 @@ static void render_gauges(const metrics *m, const metrics_gauges *g, strbuf *out
     strbuf_printf(out, "paystream_ingest_inflight_requests %u\n", g->inflight);
     header(out, "paystream_ingest_draining", "gauge", "1 after SIGTERM, while finishing requests.");
     strbuf_printf(out, "paystream_ingest_draining %d\n", g->draining ? 1 : 0);
+    header(out, "paystream_ingest_start_time_seconds", "gauge",
+           "Start time of the process since the Unix epoch, in seconds.");
+    strbuf_printf(out, "paystream_ingest_start_time_seconds %.3f\n", g->start_time);
     header(out, "paystream_ingest_secret_reloads_total", "counter",
            "SIGHUP secret reloads, by result.");
     strbuf_printf(out, "paystream_ingest_secret_reloads_total{result=\"ok\"} %llu\n",
