@@ -219,8 +219,8 @@ static void send_answer(http_conn *c, int status, const char *ctype, const char 
 void http_conn_reply(http_conn *c, int status, const char *ctype, const char *body, size_t len,
                      const char *allow) {
     ingest *in = c->srv->in;
-    metrics_count_status(&in->metrics, status);
-    bool framing_error = c->state != ST_BUSY; /* the parser's own answer */
+    if (!c->admin) metrics_count_status(&in->metrics, status); /* scrapes are not traffic */
+    bool framing_error = c->state != ST_BUSY;                  /* the parser's own answer */
     c->body = NULL;
     drop_signature(c);
     if (c->io == NULL) { /* the client left while its request was ours */

@@ -44,7 +44,8 @@ static void header(strbuf *out, const char *name, const char *type, const char *
 
 static void render_requests(const metrics *m, strbuf *out) {
     header(out, "paystream_ingest_requests_total", "counter",
-           "HTTP requests answered by paystream-ingest, by status code.");
+           "HTTP requests answered by paystream-ingest, by status code (not those of "
+           "the PAYSTREAM_ADMIN_LISTEN listener).");
     for (int s = 100; s < METRICS_MAX_STATUS; s++)
         if (m->requests[s] || s == 200)
             strbuf_printf(out, "paystream_ingest_requests_total{code=\"%d\"} %llu\n", s,
