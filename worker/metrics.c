@@ -224,7 +224,7 @@ static void render_histograms(strbuf *out) {
 
 static void gauge(strbuf *out, const char *name, const char *help, double v) {
     header(out, name, "gauge", help);
-    strbuf_printf(out, "%s %.17g\n", name, v);
+    strbuf_printf(out, "%s %.15g\n", name, v);
 }
 
 static void render_group(const wm_group *g, strbuf *out) {
