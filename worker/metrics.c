@@ -52,22 +52,20 @@ void wmetrics_init(int64_t start_ms) {
 
 /* ------------------------------------------------------------ event types -- */
 
-static bool type_name_ok(const char *t, size_t *len) {
+/* One pass over the name: its FNV-1a hash and length, false when it is not
+ * a name we count by (empty, too long, or a character outside [a-z0-9._]). */
+static bool type_name_hash(const char *t, unsigned *hash, size_t *len) {
+    unsigned h = 2166136261u;
     size_t n = 0;
     for (; t[n]; n++) {
         char ch = t[n];
         bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '_';
         if (!ok || n + 1 >= TYPE_NAME_MAX) return false;
+        h = (h ^ (unsigned char)ch) * 16777619u;
     }
+    *hash = h;
     *len = n;
     return n > 0;
-}
-
-static unsigned type_hash(const char *t) {
-    unsigned h = 2166136261u; /* FNV-1a */
-    for (; *t; t++)
-        h = (h ^ (unsigned char)*t) * 16777619u;
-    return h;
 }
 
 /* Claim a free slot for t (its name copied in), unless the cap is reached. */
@@ -85,8 +83,8 @@ static bool type_claim(unsigned slot, const char *t, size_t len) {
 /* The row of `type`: its slot, claimed on first sight, or OTHER. */
 static unsigned type_row(const char *type) {
     size_t len;
-    if (type == NULL || !type_name_ok(type, &len)) return OTHER;
-    unsigned h = type_hash(type);
+    unsigned h;
+    if (type == NULL || !type_name_hash(type, &h, &len)) return OTHER;
     for (unsigned i = 0; i < TYPE_SLOTS; i++) {
         unsigned slot = (h + i) & (TYPE_SLOTS - 1);
         int st = atomic_load_explicit(&m.type_state[slot], memory_order_acquire);
