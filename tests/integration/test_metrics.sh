@@ -31,8 +31,8 @@ wait_200() {
 # start_ingest_admin: ingest on a free port, its admin listener on another;
 # sets INGEST_URL and INGEST_ADMIN (host:port)
 start_ingest_admin() {
-    local port admin try
-    for try in 1 2 3 4 5; do
+    local port admin
+    for _ in 1 2 3 4 5; do
         port=$(stack_free_port)
         admin=$(stack_free_port)
         STRIPE_WEBHOOK_SECRET=$SECRET PAYSTREAM_LISTEN=127.0.0.1:$port \
@@ -53,11 +53,11 @@ start_ingest_admin() {
 # start_worker_admin NAME [VAR=VALUE...]: a worker with its own admin port,
 # in the variable NAME_ADMIN (host:port); ready once /readyz answers 200
 start_worker_admin() {
-    local name=$1 admin try
+    local name=$1 admin
     shift
-    for try in 1 2 3 4 5; do
+    for _ in 1 2 3 4 5; do
         admin=$(stack_free_port)
-        start_worker "$name" PAYSTREAM_ADMIN_LISTEN=127.0.0.1:$admin "$@"
+        start_worker "$name" PAYSTREAM_ADMIN_LISTEN="127.0.0.1:$admin" "$@"
         printf -v "${name}_ADMIN" '%s' "127.0.0.1:$admin"
         wait_200 "http://127.0.0.1:$admin/readyz" 15 && return 0
         kill -0 "${!name}" 2>/dev/null && break
@@ -70,10 +70,10 @@ start_worker_admin() {
 # start_prometheus TARGETS...: scrape ingest (first target) and the workers
 # every second, alerts.yml loaded with its `for:` cut to 1s; sets PROM
 start_prometheus() {
-    local port ingest=$1 try i
+    local port ingest=$1 i
     shift
     sed -E 's/^( *for:) .*/\1 1s/' "$MON/alerts.yml" >"$E2E_DIR/alerts.yml"
-    for try in 1 2 3; do
+    for _ in 1 2 3; do
         port=$(stack_free_port)
         cat >"$E2E_DIR/prometheus.yml" <<EOF
 global: {scrape_interval: 1s, evaluation_interval: 1s}
