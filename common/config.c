@@ -35,6 +35,9 @@ typedef struct cfg_setting {
 #define F(field) offsetof(ps_config, field)
 
 static const cfg_setting settings[] = {
+    {"PAYSTREAM_ADMIN_LISTEN", "admin-listen", CFG_STRING, F(admin_listen), NULL,
+     PROG_INGEST | PROG_WORKER, 0, 0, 0, 0,
+     "HOST:PORT for /healthz, /readyz and /metrics (ingest: then not on PAYSTREAM_LISTEN)"},
     {"PAYSTREAM_CLAIM_IDLE_MS", "claim-idle-ms", CFG_INT, F(claim_idle_ms), "30000", PROG_WORKER, 0,
      0, 100, 86400000L, "idle ms after which another worker takes a pending event"},
     {"PAYSTREAM_CONCURRENCY", "concurrency", CFG_INT, F(concurrency), "4", PROG_WORKER, 0, 0, 1,

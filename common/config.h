@@ -16,6 +16,7 @@ enum { PROG_INGEST = 1, PROG_WORKER = 2, PROG_CTL = 4 };
 typedef enum { LIVEMODE_ANY = 0, LIVEMODE_TEST, LIVEMODE_LIVE } livemode_filter;
 
 typedef struct ps_config {
+    char *admin_listen; /* NULL: no admin listener (ingest serves /metrics on its main one) */
     long claim_idle_ms;
     long concurrency;
     char *database_url;

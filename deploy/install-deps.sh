@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config git curl ca-certificates
     libhiredis-dev libevent-dev libpq-dev libssl-dev libjansson-dev libcmocka-dev clang libclang-rt-14-dev
-    postgresql-15 postgresql-client-15 redis-server redis-tools nodejs npm python3 python3-yaml systemd iproute2 openssl)
+    postgresql-15 postgresql-client-15 redis-server redis-tools nodejs npm python3 python3-yaml systemd iproute2 openssl prometheus)
 [ "${1:-}" = "--bench" ] && packages+=(wrk)
 
 missing=()
@@ -25,6 +25,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # the tests start their own Prometheus on a free port: not the package's service on 9090
+    if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
+        systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
 fi
 
 # the tests' npm packages, again whenever the lock file is newer than what is installed

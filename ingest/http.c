@@ -1,4 +1,5 @@
-/* http.c - the HTTP server of paystream-ingest: listeners, the connection
+/* http.c - the HTTP server of paystream-ingest: listeners (the webhook's and,
+ * with PAYSTREAM_ADMIN_LISTEN, the admin one), the connection
  * cap, TLS, routing and the handlers' reply functions. A connection itself
  * (framing, answers, timeouts) is http_conn.c's; what a webhook POST does is
  * webhook.c's. */
@@ -58,7 +59,16 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     (void)l;
     http_server *srv = arg;
     count_up(srv);
-    http_conn_open(srv, fd, sa, salen);
+    http_conn_open(srv, fd, sa, salen, false);
+}
+
+/* The admin listener is not paused by the cap: a scrape still gets in. */
+static void on_accept_admin(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                            int salen, void *arg) {
+    (void)l;
+    http_server *srv = arg;
+    srv->connections++;
+    http_conn_open(srv, fd, sa, salen, true);
 }
 
 static void on_accept_error(struct evconnlistener *l, void *arg) {
@@ -84,7 +94,8 @@ static void reply_metrics(ingest *in, http_conn *c) {
     metrics_gauges g = {.redis_ready = redis_async_ready(in->redis),
                         .connections = http_server_connections(in->http),
                         .inflight = in->inflight,
-                        .draining = in->draining};
+                        .draining = in->draining,
+                        .start_time = (double)in->started_ms / 1000.0};
     redis_async_stats(in->redis, &g.redis);
     strbuf sb;
     strbuf_init(&sb);
@@ -107,8 +118,13 @@ static bool path_is(const char *path, size_t len, const char *want) {
     return strlen(want) == len && memcmp(path, want, len) == 0;
 }
 
-http_route_id http_route_of(const http_server *srv, const char *path, size_t len) {
-    if (path_is(path, len, srv->in->cfg.webhook_path)) return ROUTE_WEBHOOK;
+/* With PAYSTREAM_ADMIN_LISTEN set, the main listener serves only the webhook
+ * path and the admin listener only the other three; unset, the main one
+ * serves all four. */
+http_route_id http_route_of(const http_server *srv, bool admin, const char *path, size_t len) {
+    bool split = srv->in->cfg.admin_listen != NULL;
+    if (!admin && path_is(path, len, srv->in->cfg.webhook_path)) return ROUTE_WEBHOOK;
+    if (split && !admin) return ROUTE_NOT_FOUND;
     if (path_is(path, len, "/healthz")) return ROUTE_HEALTHZ;
     if (path_is(path, len, "/readyz")) return ROUTE_READYZ;
     if (path_is(path, len, "/metrics")) return ROUTE_METRICS;
@@ -188,7 +204,7 @@ static int split_address(char *item, char **host, char **port) {
     return **port ? 0 : -1;
 }
 
-static void describe_bound(http_server *srv, struct evconnlistener *l) {
+static void describe_bound(http_server *srv, struct evconnlistener *l, bool admin) {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     char host[NI_MAXHOST], port[NI_MAXSERV];
@@ -196,56 +212,60 @@ static void describe_bound(http_server *srv, struct evconnlistener *l) {
         getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
                     NI_NUMERICHOST | NI_NUMERICSERV) != 0)
         return;
-    log_info("listening on %s://%s%s%s:%s%s", srv->ssl ? "https" : "http",
+    log_info("listening on %s://%s%s%s:%s%s", srv->ssl && !admin ? "https" : "http",
              ss.ss_family == AF_INET6 ? "[" : "", host, ss.ss_family == AF_INET6 ? "]" : "", port,
-             srv->in->cfg.webhook_path);
+             admin ? "/metrics (admin)" : srv->in->cfg.webhook_path);
 }
 
-/* Bind every address one PAYSTREAM_LISTEN item resolves to. */
-static int listen_item(http_server *srv, char *item, char *err, size_t errlen) {
+/* Bind every address one PAYSTREAM_LISTEN (or, admin, PAYSTREAM_ADMIN_LISTEN)
+ * item resolves to. */
+static int listen_item(http_server *srv, char *item, bool admin, char *err, size_t errlen) {
+    const char *name = admin ? "PAYSTREAM_ADMIN_LISTEN" : "PAYSTREAM_LISTEN";
+    struct evconnlistener **to = admin ? srv->admin : srv->listeners;
+    int *n = admin ? &srv->n_admin : &srv->n_listeners;
     char *host, *port;
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
                     *res = NULL;
     if (split_address(item, &host, &port) != 0) {
-        snprintf(err, errlen, "PAYSTREAM_LISTEN: '%s' is not HOST:PORT or [IPV6]:PORT", item);
+        snprintf(err, errlen, "%s: '%s' is not HOST:PORT or [IPV6]:PORT", name, item);
         return -1;
     }
     int gai = getaddrinfo(host, port, &hints, &res);
     if (gai != 0) {
-        snprintf(err, errlen, "PAYSTREAM_LISTEN: %s:%s: %s", host ? host : "*", port,
-                 gai_strerror(gai));
+        snprintf(err, errlen, "%s: %s:%s: %s", name, host ? host : "*", port, gai_strerror(gai));
         return -1;
     }
     int rc = 0;
     for (struct addrinfo *ai = res; ai && rc == 0; ai = ai->ai_next) {
+        /* admin: no SO_REUSEPORT, each process has its own address to scrape */
         unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE |
-                         LEV_OPT_REUSEABLE_PORT |
+                         (admin ? 0 : LEV_OPT_REUSEABLE_PORT) |
                          (ai->ai_family == AF_INET6 ? LEV_OPT_BIND_IPV6ONLY : 0);
         struct evconnlistener *l = NULL;
-        if (srv->n_listeners < HTTP_MAX_LISTENERS)
-            l = evconnlistener_new_bind(srv->in->base, on_accept, srv, flags, LISTEN_BACKLOG,
-                                        ai->ai_addr, (int)ai->ai_addrlen);
+        if (*n < HTTP_MAX_LISTENERS)
+            l = evconnlistener_new_bind(srv->in->base, admin ? on_accept_admin : on_accept, srv,
+                                        flags, LISTEN_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
         if (l == NULL) {
-            snprintf(err, errlen, "PAYSTREAM_LISTEN: cannot listen on %s:%s: %s", host ? host : "*",
-                     port,
-                     srv->n_listeners >= HTTP_MAX_LISTENERS ? "too many addresses"
-                                                            : strerror(errno));
+            snprintf(err, errlen, "%s: cannot listen on %s:%s: %s", name, host ? host : "*", port,
+                     *n >= HTTP_MAX_LISTENERS ? "too many addresses" : strerror(errno));
             rc = -1;
             break;
         }
         evconnlistener_set_error_cb(l, on_accept_error);
-        srv->listeners[srv->n_listeners++] = l;
-        describe_bound(srv, l);
+        to[(*n)++] = l;
+        describe_bound(srv, l, admin);
     }
     freeaddrinfo(res);
     return rc;
 }
 
-/* PAYSTREAM_LISTEN is one address or a comma-separated list of them. */
-static int listen_all(http_server *srv, char *err, size_t errlen) {
-    char *list = ps_strdup(srv->in->cfg.listen), *save = NULL;
+/* PAYSTREAM_LISTEN (or PAYSTREAM_ADMIN_LISTEN) is one address or a
+ * comma-separated list of them. */
+static int listen_all(http_server *srv, const char *addresses, bool admin, char *err,
+                      size_t errlen) {
+    char *list = ps_strdup(addresses), *save = NULL;
     if (list == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -253,10 +273,11 @@ static int listen_all(http_server *srv, char *err, size_t errlen) {
     int rc = 0;
     for (char *item = strtok_r(list, ", ", &save); item && rc == 0;
          item = strtok_r(NULL, ", ", &save))
-        rc = listen_item(srv, item, err, errlen);
+        rc = listen_item(srv, item, admin, err, errlen);
     ps_free(list);
-    if (rc == 0 && srv->n_listeners == 0) {
-        snprintf(err, errlen, "PAYSTREAM_LISTEN: no address to listen on");
+    if (rc == 0 && (admin ? srv->n_admin : srv->n_listeners) == 0) {
+        snprintf(err, errlen, "%s: no address to listen on",
+                 admin ? "PAYSTREAM_ADMIN_LISTEN" : "PAYSTREAM_LISTEN");
         rc = -1;
     }
     return rc;
@@ -276,7 +297,9 @@ http_server *http_server_new(ingest *in, char *err, size_t errlen) {
         srv->ssl = tls_context(&in->cfg, err, errlen);
         if (srv->ssl == NULL) goto err;
     }
-    if (listen_all(srv, err, errlen) != 0) goto err;
+    if (listen_all(srv, in->cfg.listen, false, err, errlen) != 0) goto err;
+    if (in->cfg.admin_listen && listen_all(srv, in->cfg.admin_listen, true, err, errlen) != 0)
+        goto err;
     return srv;
 err:
     http_server_free(srv);
@@ -288,6 +311,9 @@ static void close_listeners(http_server *srv) {
     for (int i = 0; i < srv->n_listeners; i++)
         evconnlistener_free(srv->listeners[i]);
     srv->n_listeners = 0;
+    for (int i = 0; i < srv->n_admin; i++)
+        evconnlistener_free(srv->admin[i]);
+    srv->n_admin = 0;
 }
 
 void http_server_stop_accepting(http_server *srv) {

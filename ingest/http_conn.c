@@ -58,6 +58,7 @@ struct http_conn {
     struct event *deadline;
     http_head head; /* of the request being read; its pointers are stale after */
     http_route_id route;
+    bool admin; /* accepted on PAYSTREAM_ADMIN_LISTEN */
     http_method method;
     http_chunked chunked;
     struct evbuffer *chunk_body; /* decoded chunked body, made on first use */
@@ -218,8 +219,8 @@ static void send_answer(http_conn *c, int status, const char *ctype, const char 
 void http_conn_reply(http_conn *c, int status, const char *ctype, const char *body, size_t len,
                      const char *allow) {
     ingest *in = c->srv->in;
-    metrics_count_status(&in->metrics, status);
-    bool framing_error = c->state != ST_BUSY; /* the parser's own answer */
+    if (!c->admin) metrics_count_status(&in->metrics, status); /* scrapes are not traffic */
+    bool framing_error = c->state != ST_BUSY;                  /* the parser's own answer */
     c->body = NULL;
     drop_signature(c);
     if (c->io == NULL) { /* the client left while its request was ours */
@@ -294,7 +295,7 @@ static int read_head(http_conn *c, struct evbuffer *in) {
     c->keep_alive = h->keep_alive;
     c->head_only = h->method == HTTP_HEAD;
     c->method = h->method;
-    c->route = http_route_of(c->srv, h->path, h->path_len);
+    c->route = http_route_of(c->srv, c->admin, h->path, h->path_len);
     if (keep_signature(c, h) != 0) return refuse(c, 503, "out_of_memory");
     if (h->content_length > c->srv->in->cfg.max_body) return refuse(c, 413, "body_too_large");
     if (h->chunked) {
@@ -411,7 +412,8 @@ static void on_ended(void *arg, bool error) {
 
 static const http_io_handler io_handler = {on_readable, on_flushed_cb, on_ended};
 
-void http_conn_open(http_server *srv, evutil_socket_t fd, const struct sockaddr *sa, int salen) {
+void http_conn_open(http_server *srv, evutil_socket_t fd, const struct sockaddr *sa, int salen,
+                    bool admin) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     http_conn *c = ps_calloc(1, sizeof(*c));
@@ -421,9 +423,10 @@ void http_conn_open(http_server *srv, evutil_socket_t fd, const struct sockaddr 
     }
     /* room for a whole request, not more, while one waits for its answer */
     size_t cap = HTTP_MAX_HEAD + (size_t)srv->in->cfg.max_body + CHUNK_PULL;
-    c->io = http_io_new(srv->in->base, fd, srv->ssl, cap, &io_handler, c);
+    c->io = http_io_new(srv->in->base, fd, admin ? NULL : srv->ssl, cap, &io_handler, c);
     if (c->io == NULL) goto err;
     c->srv = srv;
+    c->admin = admin;
     if (salen > 0 && (size_t)salen <= sizeof(c->peer)) {
         memcpy(&c->peer, sa, (size_t)salen);
         c->peer_len = (socklen_t)salen;

@@ -21,6 +21,9 @@ struct http_server {
     SSL_CTX *ssl;
     struct evconnlistener *listeners[HTTP_MAX_LISTENERS];
     int n_listeners;
+    struct evconnlistener *admin[HTTP_MAX_LISTENERS]; /* PAYSTREAM_ADMIN_LISTEN: plain HTTP,
+                                                         /healthz, /readyz, /metrics only */
+    int n_admin;
     http_conn *conns; /* every open connection, a doubly linked list */
     unsigned connections;
     bool paused;  /* listeners disabled: the connection cap is reached */
@@ -37,8 +40,10 @@ typedef enum http_route_id {
 } http_route_id;
 
 /* ---- http_conn.c */
-/* Take over an accepted socket (closed on failure). */
-void http_conn_open(http_server *srv, evutil_socket_t fd, const struct sockaddr *sa, int salen);
+/* Take over an accepted socket (closed on failure); admin: it came to an
+ * admin listener (plain HTTP, its own routes). */
+void http_conn_open(http_server *srv, evutil_socket_t fd, const struct sockaddr *sa, int salen,
+                    bool admin);
 /* Close at once, whatever its state (server shutdown). */
 void http_conn_close(http_conn *c);
 size_t http_conn_unflushed(const http_conn *c);
@@ -49,8 +54,8 @@ void http_conn_reply(http_conn *c, int status, const char *ctype, const char *bo
                      const char *allow);
 
 /* ---- http.c */
-/* Which route a request path takes. */
-http_route_id http_route_of(const http_server *srv, const char *path, size_t len);
+/* Which route a request path takes, on an admin connection or a main one. */
+http_route_id http_route_of(const http_server *srv, bool admin, const char *path, size_t len);
 /* A complete request is in our hands: run its route. It is answered exactly once. */
 void http_route(http_server *srv, http_conn *c, http_route_id route, http_method method);
 /* A connection closed: count it, accept again under the cap. */

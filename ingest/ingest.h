@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct event_base;
 typedef struct http_server http_server;
@@ -27,8 +28,9 @@ typedef struct ingest {
     http_server *http;
     sig_secrets secrets; /* replaced whole on SIGHUP */
     metrics metrics;
-    unsigned inflight; /* requests waiting for Redis */
-    bool draining;     /* SIGTERM seen: no new connections, exit when inflight is 0 */
+    unsigned inflight;  /* requests waiting for Redis */
+    int64_t started_ms; /* Unix time the process started */
+    bool draining;      /* SIGTERM seen: no new connections, exit when inflight is 0 */
 } ingest;
 
 /* ---- main.c */

@@ -177,6 +177,7 @@ static int run(ingest *in) {
     char err[512];
     loop_events ev = {0};
     int rc = 1;
+    in->started_ms = time_now_ms();
     in->base = event_base_new();
     if (in->base == NULL) {
         fprintf(stderr, "paystream-ingest: cannot create the event loop\n");

@@ -44,7 +44,8 @@ static void header(strbuf *out, const char *name, const char *type, const char *
 
 static void render_requests(const metrics *m, strbuf *out) {
     header(out, "paystream_ingest_requests_total", "counter",
-           "HTTP requests answered by paystream-ingest, by status code.");
+           "HTTP requests answered by paystream-ingest, by status code (not those of "
+           "the PAYSTREAM_ADMIN_LISTEN listener).");
     for (int s = 100; s < METRICS_MAX_STATUS; s++)
         if (m->requests[s] || s == 200)
             strbuf_printf(out, "paystream_ingest_requests_total{code=\"%d\"} %llu\n", s,
@@ -116,6 +117,9 @@ static void render_gauges(const metrics *m, const metrics_gauges *g, strbuf *out
     strbuf_printf(out, "paystream_ingest_inflight_requests %u\n", g->inflight);
     header(out, "paystream_ingest_draining", "gauge", "1 after SIGTERM, while finishing requests.");
     strbuf_printf(out, "paystream_ingest_draining %d\n", g->draining ? 1 : 0);
+    header(out, "paystream_ingest_start_time_seconds", "gauge",
+           "Start time of the process since the Unix epoch, in seconds.");
+    strbuf_printf(out, "paystream_ingest_start_time_seconds %.3f\n", g->start_time);
     header(out, "paystream_ingest_secret_reloads_total", "counter",
            "SIGHUP secret reloads, by result.");
     strbuf_printf(out, "paystream_ingest_secret_reloads_total{result=\"ok\"} %llu\n",

@@ -38,6 +38,7 @@ typedef struct metrics_gauges {
     unsigned connections;
     unsigned inflight;
     bool draining;
+    double start_time; /* Unix seconds the process started */
     ra_stats redis;
 } metrics_gauges;
 

@@ -9,12 +9,14 @@
  * that waits for another one (SQLSTATE 55000) is kept in PostgreSQL, then
  * acknowledged (waiting.h); each consumer takes the due ones back about once
  * a second and applies them like entries it read. Lost connections are
- * re-made with backoff, forever. */
+ * re-made with backoff, forever. Every outcome is counted in metrics.h
+ * (one atomic add per event, a few per transaction). */
 #include "consumer.h"
 #include "alloc.h"
 #include "apply.h"
 #include "batch.h"
 #include "log.h"
+#include "metrics.h"
 #include "pg.h"
 #include "redis.h"
 #include "stream.h"
@@ -67,11 +69,13 @@ static void redis_connect_loop(consumer *c) {
         c->redis = redis_open(c->cfg->redis_url, c->cfg->redis_timeout_ms, err, sizeof(err));
         if (c->redis && stream_group_ensure(c->redis, c->cfg->stream, c->cfg->group) == 0) {
             if (attempt) log_info("consumer %s: Redis is back", c->name);
+            wmetrics_seen_redis(true);
             c->recover_own = true;
             str_copy(c->recover_cursor, "0", sizeof(c->recover_cursor));
             return;
         }
         if (c->redis) str_copy(err, redis_errstr(c->redis), sizeof(err));
+        wmetrics_seen_redis(false);
         long wait = backoff_ms(attempt, 5000);
         log_warn("consumer %s: %s; retrying in %ld ms", c->name, err, wait);
         time_sleep_ms(wait);
@@ -80,7 +84,14 @@ static void redis_connect_loop(consumer *c) {
 
 static void pg_connect_loop(consumer *c) {
     pg_close(c->pg);
+    wmetrics_seen_postgres(false);
     c->pg = pg_connect_retry(c->cfg->database_url, c->stop);
+    wmetrics_seen_postgres(c->pg != NULL);
+}
+
+/* The event's Stripe type, for the metrics. */
+static const char *type_of(const stream_entry *e, const apply_info *info) {
+    return info->type[0] ? info->type : e->type;
 }
 
 /* After a Redis error: recover a lost group, or reconnect. */
@@ -91,6 +102,7 @@ static void redis_recover(consumer *c) {
     }
     if (redis_is_io_error(c->redis) || redis_err(c->redis) != RCONN_OK) {
         log_warn("consumer %s: Redis: %s", c->name, redis_errstr(c->redis));
+        if (redis_is_io_error(c->redis)) wmetrics_seen_redis(false);
         redis_connect_loop(c);
     }
 }
@@ -157,6 +169,8 @@ static int dead_letter(consumer *c, const stream_entry *e, const apply_info *inf
         log_ev_warn(&lc, "cannot record the dead letter: %s", pg_errstr(c->pg));
     log_ev_error(&lc, "dead-lettered after %ld attempts: %s", attempts, error);
     c->stats->dead++;
+    wmetrics_event(type_of(e, info), WM_DEAD);
+    if (c->from_waiting) wmetrics_waiting_add(-1);
     return 0;
 }
 
@@ -184,6 +198,8 @@ static void wait_event(consumer *c, const stream_entry *e, const apply_info *inf
             log_ev_info(&lc, "waits for another event (next attempt in %ld ms): %s", w.next_ms,
                         w.detail);
             c->stats->waited++;
+            wmetrics_event(type_of(e, info), WM_WAITING);
+            wmetrics_waiting_add(1);
         } else {
             log_ev_debug(&lc, "still waits (%ld times; next attempt in %ld ms): %s", w.waits,
                          w.next_ms, w.detail);
@@ -192,10 +208,14 @@ static void wait_event(consumer *c, const stream_entry *e, const apply_info *inf
         break;
     case WAIT_DONE:
         c->stats->duplicates++;
+        wmetrics_event(type_of(e, info), WM_DUPLICATE);
+        if (c->from_waiting) wmetrics_waiting_add(-1);
         break;
     case WAIT_SKIPPED:
         log_ev_info(&lc, "%s", w.detail);
         c->stats->skipped++;
+        wmetrics_event(type_of(e, info), WM_SKIPPED);
+        if (c->from_waiting) wmetrics_waiting_add(-1);
         break;
     case WAIT_DEAD:
         if (dead_letter(c, e, info, w.detail, w.waits + 1) != 0) return;
@@ -210,6 +230,7 @@ static void wait_event(consumer *c, const stream_entry *e, const apply_info *inf
 static void waiting_failure(consumer *c, const stream_entry *e, const apply_info *info) {
     log_ctx lc = {info->event_id, e->id};
     long failures = e->attempts + 1;
+    wmetrics_event(type_of(e, info), WM_FAILED);
     if (failures >= c->cfg->max_attempts) {
         dead_letter(c, e, info, info->error, failures);
         return;
@@ -220,6 +241,7 @@ static void waiting_failure(consumer *c, const stream_entry *e, const apply_info
     log_ev_warn(&lc, "waiting event: attempt %ld of %ld failed: %s", failures, c->cfg->max_attempts,
                 info->error);
     c->stats->retried++;
+    wmetrics_retry();
     wait_poll_by(c, delay);
 }
 
@@ -239,6 +261,7 @@ static void handle_failure(consumer *c, const stream_entry *e, const apply_info 
         redis_recover(c);
         return; /* still pending: comes back */
     }
+    wmetrics_event(type_of(e, info), WM_FAILED);
     if (deliveries >= c->cfg->max_attempts) {
         if (dead_letter(c, e, info, info->error, deliveries) == 0) ack(c, e->id);
         return;
@@ -248,16 +271,23 @@ static void handle_failure(consumer *c, const stream_entry *e, const apply_info 
     log_ev_warn(&lc, "attempt %ld of %ld failed: %s", deliveries, c->cfg->max_attempts,
                 info->error);
     c->stats->retried++;
+    wmetrics_retry();
     retry_schedule(c, e->id, deliveries);
 }
 
-static void count_done(consumer *c, const apply_info *info) {
-    if (strcmp(info->outcome, "applied") == 0)
+static void count_done(consumer *c, const stream_entry *e, const apply_info *info) {
+    wm_outcome o = WM_DUPLICATE;
+    if (strcmp(info->outcome, "applied") == 0) {
         c->stats->applied++;
-    else if (strcmp(info->outcome, "skipped") == 0)
+        o = WM_APPLIED;
+    } else if (strcmp(info->outcome, "skipped") == 0) {
         c->stats->skipped++;
-    else
+        o = WM_SKIPPED;
+    } else {
         c->stats->duplicates++;
+    }
+    wmetrics_event(type_of(e, info), o);
+    if (c->from_waiting) wmetrics_waiting_add(-1);
 }
 
 static void process(consumer *c, const stream_entry *e) {
@@ -269,18 +299,21 @@ static void process(consumer *c, const stream_entry *e) {
         return;
     }
     apply_result r;
+    int64_t t0 = time_mono_us();
     while ((r = apply_entry(c->cfg, c->pg, e, &info)) == APPLY_DB_LOST && !*c->stop) {
         log_ev_warn(&lc, "PostgreSQL connection lost; reconnecting");
         pg_connect_loop(c);
         if (c->pg == NULL) return;
+        t0 = time_mono_us();
     }
+    if (r == APPLY_DONE) wmetrics_batch(1, time_mono_us() - t0);
     if (r == APPLY_DB_LOST) return; /* stopping: left pending for another worker */
     if (r == APPLY_RETRY) {
         handle_failure(c, e, &info);
         return;
     }
     log_ev_debug(&lc, "%s %s", info.outcome, info.type);
-    count_done(c, &info);
+    count_done(c, e, &info);
     ack(c, e->id);
 }
 
@@ -292,7 +325,7 @@ static void settle_batch(consumer *c, size_t n) {
         if (s->res != APPLY_DONE) continue;
         log_ctx lc = {s->info.event_id, s->e->id};
         log_ev_debug(&lc, "%s %s", s->info.outcome, s->info.type);
-        count_done(c, &s->info);
+        count_done(c, s->e, &s->info);
         c->ack_ids[nack++] = s->e->id;
     }
     if (nack && !c->from_waiting &&
@@ -324,12 +357,15 @@ static void apply_chunk(consumer *c, stream_entry *entries, size_t count) {
     }
     if (n == 0) return;
     apply_result r;
+    int64_t t0 = time_mono_us();
     while ((r = apply_batch(c->cfg, c->pg, c->slots, n, why, sizeof(why))) == APPLY_DB_LOST &&
            !*c->stop) {
         log_warn("consumer %s: PostgreSQL connection lost; reconnecting", c->name);
         pg_connect_loop(c);
         if (c->pg == NULL) return;
+        t0 = time_mono_us();
     }
+    if (r == APPLY_DONE) wmetrics_batch(n, time_mono_us() - t0);
     if (r == APPLY_DB_LOST) return; /* stopping: left pending for another worker */
     if (r == APPLY_DONE) {
         settle_batch(c, n);

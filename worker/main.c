@@ -1,9 +1,13 @@
-/* main.c - paystream-worker: settings, signals, and one consumer thread per
- * PAYSTREAM_CONCURRENCY. SIGTERM/SIGINT stop reading; each consumer finishes
- * and acknowledges what it holds, then the process exits 0. */
+/* main.c - paystream-worker: settings, signals, one consumer thread per
+ * PAYSTREAM_CONCURRENCY and, with PAYSTREAM_ADMIN_LISTEN, the admin thread
+ * (admin.c). SIGTERM/SIGINT stop reading; each consumer finishes and
+ * acknowledges what it holds, then the process exits 0. */
+#include "admin.h"
 #include "config.h"
 #include "consumer.h"
 #include "log.h"
+#include "metrics.h"
+#include "timeutil.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -27,7 +31,9 @@ static void on_signal(int sig) {
 
 static void *thread_main(void *arg) {
     worker_thread *t = arg;
+    wmetrics_consumers_add(1);
     consumer_run(t->cfg, t->index, &stopping, &t->stats);
+    wmetrics_consumers_add(-1);
     return NULL;
 }
 
@@ -56,8 +62,19 @@ static int run(const ps_config *cfg) {
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     int n = (int)cfg->concurrency;
+    char err[512];
+    admin *adm = NULL;
+    wmetrics_init(time_now_ms());
+    if (cfg->admin_listen && (adm = admin_start(cfg, &stopping, err, sizeof(err))) == NULL) {
+        fprintf(stderr, "paystream-worker: %s\n", err);
+        return 2;
+    }
     worker_thread *threads = calloc((size_t)n, sizeof(*threads));
-    if (threads == NULL) return 1;
+    if (threads == NULL) {
+        stopping = 1;
+        admin_join(adm);
+        return 1;
+    }
     log_info("starting %d consumers on stream %s, group %s", n, cfg->stream, cfg->group);
     for (int i = 0; i < n; i++) {
         threads[i].cfg = cfg;
@@ -80,6 +97,8 @@ static int run(const ps_config *cfg) {
              (unsigned long long)total.duplicates, (unsigned long long)total.retried,
              (unsigned long long)total.waited, (unsigned long long)total.dead);
     free(threads);
+    stopping = 1; /* the consumers may have stopped on their own (no connection) */
+    admin_join(adm);
     return 0;
 }
 

@@ -1,0 +1,174 @@
+/* group_stats.c - the group-wide gauges of /metrics and the probes behind
+ * /readyz (see group_stats.h): XINFO GROUPS, XPENDING and XLEN on Redis, one
+ * SELECT on the waiting table in PostgreSQL, at most once a second, on the
+ * admin thread's own connections (never the consumers').
+ *
+ * The worker's least-privilege login (sql/roles.sql: paystream_worker) may
+ * not read paystream.waiting_events: then the waiting gauges fall back to
+ * what this process itself saw (metrics.c says so in their HELP), and the
+ * table is not asked again. */
+#include "group_stats.h"
+#include "alloc.h"
+#include "log.h"
+#include "pg.h"
+#include "redis.h"
+#include "timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REFRESH_US      1000000LL
+#define SQLSTATE_DENIED "42501"
+#define SQL_WAITING_STATS                                                                          \
+    "SELECT count(*), coalesce(extract(epoch FROM now() - min(first_wait_at)), 0) "                \
+    "FROM paystream.waiting_events"
+
+struct group_stats {
+    const ps_config *cfg;
+    char dead_stream[256];
+    redis_conn *redis;
+    pg_conn *pg;
+    bool waiting_denied; /* the login cannot read the waiting table */
+    int64_t asked_us;    /* monotonic time of the last refresh, 0: never */
+    wm_group g;
+};
+
+group_stats *group_stats_new(const ps_config *cfg) {
+    group_stats *gs = ps_calloc(1, sizeof(*gs));
+    if (gs == NULL) return NULL;
+    gs->cfg = cfg;
+    snprintf(gs->dead_stream, sizeof(gs->dead_stream), "%s:dead", cfg->stream);
+    return gs;
+}
+
+void group_stats_free(group_stats *gs) {
+    if (gs == NULL) return;
+    redis_close(gs->redis);
+    pg_close(gs->pg);
+    ps_free(gs);
+}
+
+/* ------------------------------------------------------------------ Redis -- */
+
+static int redis_ask(group_stats *gs, int argc, const char **argv, redis_reply **out) {
+    if (redis_cmd(gs->redis, out, argc, argv, NULL) == 0) return 0;
+    log_debug("metrics: %s: %s", argv[0], redis_errstr(gs->redis));
+    return -1;
+}
+
+/* XINFO GROUPS: our group's lag (nil when Redis cannot tell) and pending. */
+static int ask_group(group_stats *gs, wm_group *g) {
+    const char *argv[] = {"XINFO", "GROUPS", gs->cfg->stream};
+    redis_reply *r = NULL;
+    if (redis_ask(gs, 3, argv, &r) != 0) return -1;
+    g->lag = -1;
+    for (size_t i = 0; i < redis_reply_count(r); i++) {
+        const redis_reply *grp = redis_reply_at(r, i);
+        const char *name = NULL;
+        long long lag = -1, pending = 0;
+        for (size_t k = 0; k + 1 < redis_reply_count(grp); k += 2) {
+            const char *key = redis_reply_str(redis_reply_at(grp, k), NULL);
+            const redis_reply *v = redis_reply_at(grp, k + 1);
+            if (key == NULL) continue;
+            if (strcmp(key, "name") == 0) name = redis_reply_str(v, NULL);
+            if (strcmp(key, "pending") == 0) pending = redis_reply_int(v);
+            if (strcmp(key, "lag") == 0 && redis_reply_kind(v) == RREPLY_INTEGER)
+                lag = redis_reply_int(v);
+        }
+        if (name && strcmp(name, gs->cfg->group) == 0) {
+            g->lag = lag;
+            g->pending = pending;
+        }
+    }
+    redis_reply_free(r);
+    return 0;
+}
+
+/* XPENDING summary: the smallest pending id's time against now. */
+static int ask_oldest_pending(group_stats *gs, wm_group *g) {
+    const char *argv[] = {"XPENDING", gs->cfg->stream, gs->cfg->group};
+    redis_reply *r = NULL;
+    if (redis_ask(gs, 3, argv, &r) != 0) return -1;
+    g->oldest_pending_age = 0;
+    const char *oldest = redis_reply_str(redis_reply_at(r, 1), NULL);
+    if (redis_reply_int(redis_reply_at(r, 0)) > 0 && oldest) {
+        long long age_ms = (long long)time_now_ms() - strtoll(oldest, NULL, 10);
+        g->oldest_pending_age = age_ms > 0 ? (double)age_ms / 1000.0 : 0;
+    }
+    redis_reply_free(r);
+    return 0;
+}
+
+static int ask_dead_letters(group_stats *gs, wm_group *g) {
+    const char *argv[] = {"XLEN", gs->dead_stream};
+    redis_reply *r = NULL;
+    if (redis_ask(gs, 2, argv, &r) != 0) return -1;
+    g->dead_letters = redis_reply_int(r);
+    redis_reply_free(r);
+    return 0;
+}
+
+static void refresh_redis(group_stats *gs, wm_group *g) {
+    char err[256];
+    if (gs->redis == NULL)
+        gs->redis = redis_open(gs->cfg->redis_url, gs->cfg->redis_timeout_ms, err, sizeof(err));
+    if (gs->redis == NULL) {
+        log_debug("metrics: %s", err);
+        return;
+    }
+    /* a missing stream or group (nothing posted yet) is an error reply, not a lost Redis */
+    g->redis_known =
+        ask_group(gs, g) == 0 && ask_oldest_pending(gs, g) == 0 && ask_dead_letters(gs, g) == 0;
+    g->redis_up = g->redis_known || !redis_is_io_error(gs->redis);
+    if (!g->redis_up) {
+        redis_close(gs->redis);
+        gs->redis = NULL;
+    }
+}
+
+/* ------------------------------------------------------------- PostgreSQL -- */
+
+static int ask_waiting(group_stats *gs, wm_group *g) {
+    pg_result *r = NULL;
+    if (pg_exec(gs->pg, SQL_WAITING_STATS, 0, NULL, &r) != 0) return -1;
+    const char *n = pg_value(r, 0, 0), *age = pg_value(r, 0, 1);
+    g->waiting = n ? strtoll(n, NULL, 10) : 0;
+    g->oldest_waiting_age = age ? strtod(age, NULL) : 0;
+    pg_result_free(r);
+    return 0;
+}
+
+/* The waiting table when readable, else a SELECT 1: does PostgreSQL answer? */
+static void refresh_postgres(group_stats *gs, wm_group *g) {
+    char err[256];
+    if (gs->pg == NULL) gs->pg = pg_connect(gs->cfg->database_url, err, sizeof(err));
+    if (gs->pg == NULL) {
+        log_debug("metrics: %s", err);
+        return;
+    }
+    if (!gs->waiting_denied) {
+        g->waiting_known = ask_waiting(gs, g) == 0;
+        if (!g->waiting_known && strcmp(pg_sqlstate(gs->pg), SQLSTATE_DENIED) == 0) {
+            gs->waiting_denied = true;
+            log_info("metrics: this login cannot read paystream.waiting_events; "
+                     "paystream_worker_waiting_events counts what this process saw");
+        }
+    }
+    g->postgres_up = g->waiting_known || pg_exec(gs->pg, "SELECT 1", 0, NULL, NULL) == 0;
+    if (!g->postgres_up) {
+        pg_close(gs->pg);
+        gs->pg = NULL;
+    }
+}
+
+const wm_group *group_stats_get(group_stats *gs) {
+    int64_t now = time_mono_us();
+    if (gs->asked_us && now - gs->asked_us < REFRESH_US) return &gs->g;
+    gs->asked_us = now;
+    wm_group g = {0};
+    refresh_redis(gs, &g);
+    refresh_postgres(gs, &g);
+    gs->g = g;
+    return &gs->g;
+}
