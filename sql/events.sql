@@ -228,3 +228,14 @@ END $$;
 
 GRANT EXECUTE ON FUNCTION paystream.ps_event_drop(text, text, text, text, text)
 TO paystream_operator;
+
+-- How many events wait and for how long the oldest has (seconds), for the
+-- worker's /metrics (its login may not read the table) and for operators.
+CREATE OR REPLACE FUNCTION paystream.ps_waiting_summary(OUT waiting bigint,
+                                                        OUT oldest_age_s double precision)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT count(*), coalesce(extract(epoch FROM now() - min(first_wait_at))::double precision, 0)
+      FROM paystream.waiting_events
+$$;
+
+GRANT EXECUTE ON FUNCTION paystream.ps_waiting_summary() TO paystream_worker, paystream_operator;

@@ -3,10 +3,11 @@
  * SELECT on the waiting table in PostgreSQL, at most once a second, on the
  * admin thread's own connections (never the consumers').
  *
- * The worker's least-privilege login (sql/roles.sql: paystream_worker) may
- * not read paystream.waiting_events: then the waiting gauges fall back to
+ * The waiting table is read through ps_waiting_summary (sql/events.sql),
+ * which the worker's least-privilege login may call. A database whose schema
+ * lacks it (not migrated yet) refuses: then the waiting gauges fall back to
  * what this process itself saw (metrics.c says so in their HELP), and the
- * table is not asked again. */
+ * database is not asked again. */
 #include "group_stats.h"
 #include "alloc.h"
 #include "log.h"
@@ -18,11 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REFRESH_US      1000000LL
-#define SQLSTATE_DENIED "42501"
-#define SQL_WAITING_STATS                                                                          \
-    "SELECT count(*), coalesce(extract(epoch FROM now() - min(first_wait_at)), 0) "                \
-    "FROM paystream.waiting_events"
+#define REFRESH_US        1000000LL
+#define SQLSTATE_DENIED   "42501"
+#define SQLSTATE_MISSING  "42883" /* a schema before ps_waiting_summary */
+#define SQL_WAITING_STATS "SELECT waiting, oldest_age_s FROM paystream.ps_waiting_summary()"
 
 struct group_stats {
     const ps_config *cfg;
@@ -149,9 +149,10 @@ static void refresh_postgres(group_stats *gs, wm_group *g) {
     }
     if (!gs->waiting_denied) {
         g->waiting_known = ask_waiting(gs, g) == 0;
-        if (!g->waiting_known && strcmp(pg_sqlstate(gs->pg), SQLSTATE_DENIED) == 0) {
+        if (!g->waiting_known && (strcmp(pg_sqlstate(gs->pg), SQLSTATE_DENIED) == 0 ||
+                                  strcmp(pg_sqlstate(gs->pg), SQLSTATE_MISSING) == 0)) {
             gs->waiting_denied = true;
-            log_info("metrics: this login cannot read paystream.waiting_events; "
+            log_info("metrics: this database has no ps_waiting_summary this login may call; "
                      "paystream_worker_waiting_events counts what this process saw");
         }
     }

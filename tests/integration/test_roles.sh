@@ -54,6 +54,7 @@ ps_pack_paid worker
 ps_subscription_state worker
 ps_waiting_due worker
 ps_waiting_failed worker
+ps_waiting_summary worker operator
 _account_lock -
 _batch_rule -
 _batch_write -
