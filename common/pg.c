@@ -66,8 +66,15 @@ static void quiet_notices(void *arg, const char *msg) {
     (void)msg;
 }
 
+/* Seconds a connection attempt may take unless the URL says
+ * (connect_timeout): libpq's own default is to wait for TCP to give up. */
+#define CONNECT_TIMEOUT "10"
+
 pg_conn *pg_connect(const char *url, char *err, size_t errlen) {
-    PGconn *conn = PQconnectdb(url);
+    /* the URL's own settings win: expand_dbname applies it after the default */
+    const char *const keys[] = {"connect_timeout", "dbname", NULL};
+    const char *const values[] = {CONNECT_TIMEOUT, url, NULL};
+    PGconn *conn = PQconnectdbParams(keys, values, 1);
     if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
         const char *m = conn ? PQerrorMessage(conn) : "out of memory";
         snprintf(err, errlen, "cannot connect to PostgreSQL: %s", m);

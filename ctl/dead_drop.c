@@ -2,7 +2,7 @@
  * event that can never apply (say a test event sent to the live endpoint).
  * ID is the dead letter's stream id or its event id (evt_...). The event is
  * recorded `dropped` in webhook_events with the reason and who dropped it
- * (ps_event_drop, sql/events.sql), then its dead letter is removed: a crash
+ * (drop_event, sql/events.sql), then its dead letter is removed: a crash
  * between the two leaves the dead letter, and dropping it again is fine. */
 #include "commands.h"
 #include "stream.h"
@@ -15,7 +15,7 @@
 
 #define PAGE 500
 
-#define SQL_DROP "SELECT paystream.ps_event_drop($1, $2, $3, $4, $5)"
+#define SQL_DROP "SELECT paystream.drop_event($1, $2, $3, $4, $5)"
 
 /* The dead letter named by id (a stream id or an event id), into *out
  * (a batch of one); 0 found, 1 not found, -1 Redis error. */

@@ -196,7 +196,7 @@ TO paystream_worker;
 -- names them, and the database login). An event already applied or skipped
 -- is refused (its dead letter is stale: `dead retry` removes it); dropping
 -- again changes nothing. Its wait, if any, ends.
-CREATE OR REPLACE FUNCTION paystream.ps_event_drop(p_event_id text, p_type text,
+CREATE OR REPLACE FUNCTION paystream.drop_event(p_event_id text, p_type text,
                                                    p_stream_id text, p_reason text,
                                                    p_by text)
 RETURNS text
@@ -226,7 +226,7 @@ BEGIN
     RETURN 'dropped';
 END $$;
 
-GRANT EXECUTE ON FUNCTION paystream.ps_event_drop(text, text, text, text, text)
+GRANT EXECUTE ON FUNCTION paystream.drop_event(text, text, text, text, text)
 TO paystream_operator;
 
 -- How many events wait and for how long the oldest has (seconds), for the

@@ -82,15 +82,19 @@ def port_number(c, port):
 
 
 def check_ingest(report, progs, path, dep, c, env, objs):
-    """Replicas, probes on the listening port, the Service, the drain."""
+    """Replicas, probes on the admin port (or, without one, the listening port),
+    the Service on the listening port only, the drain."""
     report.check(dep["spec"]["replicas"] >= 2, path, "ingest runs fewer than 2 replicas")
     listen = int((env.get("PAYSTREAM_LISTEN") or "127.0.0.1:8080").rsplit(":", 1)[1])
+    admin = env.get("PAYSTREAM_ADMIN_LISTEN")
+    probe_port = int(admin.rsplit(":", 1)[1]) if admin else listen
     for probe, want in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
         get = dig(c, probe, "httpGet") or {}
         report.check(get.get("path") == want, path, "ingest %s asks %s, not %s" %
                      (probe, get.get("path"), want))
-        report.check(port_number(c, get.get("port")) == listen, path, "ingest %s port %s is not "
-                     "the listening port %d" % (probe, get.get("port"), listen))
+        report.check(port_number(c, get.get("port")) == probe_port, path, "ingest %s port %s is "
+                     "not the %s port %d" % (probe, get.get("port"),
+                                            "admin" if admin else "listening", probe_port))
     labels = dep["spec"]["template"]["metadata"]["labels"]
     services = [o for (k, _), o in objs.items() if k == "Service" and
                 matches(o["spec"]["selector"], labels)]

@@ -459,14 +459,14 @@ static void test_security_definer_search_path(void **state) {
                " 'paystream'::regnamespace AND p.prosecdef ORDER BY 1",
                0) != 0)
         fail_msg("%s", pg_errstr(ledger_su));
-    /* exactly the API, the ps_* and the my_* functions are SECURITY DEFINER */
+    /* exactly the API, the operator's, the ps_* and the my_* functions are SECURITY DEFINER */
     assert_true(pg_nrows(r) >= 15);
     assert_int_equal(pg_nrows(r),
                      db_long(ledger_su,
                              "SELECT count(*) FROM pg_proc WHERE pronamespace ="
                              " 'paystream'::regnamespace AND (proname LIKE 'ps\\_%' OR proname LIKE"
                              " 'my\\_%' OR proname IN"
-                             " ('check_credits', 'deduct_credits', 'grant_credits',"
+                             " ('check_credits', 'deduct_credits', 'grant_credits', 'drop_event',"
                              " 'get_credit_balance', 'get_credit_history', 'get_subscription'))",
                              0));
     for (int i = 0; i < pg_nrows(r); i++) {

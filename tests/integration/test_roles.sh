@@ -31,6 +31,7 @@ state_of() {
 FUNCTIONS="
 check_credits app
 deduct_credits app
+drop_event operator
 get_credit_balance app operator
 get_credit_history app operator
 get_subscription app
@@ -43,7 +44,6 @@ ps_apply_batch worker operator
 ps_charge_dispute worker
 ps_charge_refunded worker
 ps_checkout_subscription worker
-ps_event_drop operator
 ps_event_failed worker operator
 ps_event_wait worker
 ps_invoice_paid worker
