@@ -195,16 +195,22 @@ int stream_ack(redis_conn *c, const char *stream, const char *group, const char 
 
 int stream_add(redis_conn *c, const char *stream, const char *event_id, const char *type,
                const char *body, size_t body_len, int64_t received_ms, char *new_id) {
+    return stream_add_from(c, stream, event_id, type, body, body_len, received_ms, NULL, new_id);
+}
+
+int stream_add_from(redis_conn *c, const char *stream, const char *event_id, const char *type,
+                    const char *body, size_t body_len, int64_t received_ms, const char *source,
+                    char *new_id) {
     char received[24];
     snprintf(received, sizeof(received), "%" PRId64, received_ms);
-    const char *argv[] = {"XADD", stream, "*",  "id",       event_id, "type",
-                          type,   "body", body, "received", received};
-    size_t lens[11];
-    for (int i = 0; i < 11; i++)
-        lens[i] = strlen(argv[i]);
-    lens[8] = body_len;
+    const char *argv[] = {"XADD", stream, "*",        "id",     event_id, "type", type,
+                          "body", body,   "received", received, "source", source};
+    int argc = source ? 13 : 11;
+    size_t lens[13];
+    for (int i = 0; i < argc; i++)
+        lens[i] = i == 8 ? body_len : strlen(argv[i]);
     redis_reply *r = NULL;
-    if (redis_cmd(c, &r, 11, argv, lens) != 0) return -1;
+    if (redis_cmd(c, &r, argc, argv, lens) != 0) return -1;
     copy_id(r, new_id);
     redis_reply_free(r);
     return 0;
@@ -261,9 +267,7 @@ int stream_id_cmp(const char *a, const char *b) {
     return as < bs ? -1 : as > bs ? 1 : 0;
 }
 
-/* The group's oldest pending id or, with nothing pending, the entry after
- * its last delivered one: nothing at or after this may be trimmed. */
-static int group_floor(redis_conn *c, const char *stream, const char *group, char *floor_id) {
+int stream_group_floor(redis_conn *c, const char *stream, const char *group, char *floor_id) {
     const char *pend[] = {"XPENDING", stream, group};
     redis_reply *r = NULL;
     if (cmd(c, &r, 3, pend) != 0) return -1;
@@ -296,7 +300,7 @@ static int group_floor(redis_conn *c, const char *stream, const char *group, cha
 long stream_trim_by_age(redis_conn *c, const char *stream, const char *group, int64_t before_ms) {
     char minid[64], floor_id[64] = "";
     snprintf(minid, sizeof(minid), "%" PRId64 "-0", before_ms);
-    if (group_floor(c, stream, group, floor_id) != 0) return -1;
+    if (stream_group_floor(c, stream, group, floor_id) != 0) return -1;
     if (floor_id[0] == '\0') return 0; /* no group yet: keep everything */
     if (stream_id_cmp(floor_id, minid) < 0) str_copy(minid, floor_id, sizeof(minid));
     const char *argv[] = {"XTRIM", stream, "MINID", "~", minid};

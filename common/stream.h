@@ -54,6 +54,11 @@ int stream_ack(redis_conn *c, const char *stream, const char *group, const char 
 /* XADD an event; new_id (64 bytes) receives the entry id when not NULL. */
 int stream_add(redis_conn *c, const char *stream, const char *event_id, const char *type,
                const char *body, size_t body_len, int64_t received_ms, char *new_id);
+/* The same with `source <source>` after the ingest fields (NULL: none), for
+ * entries that did not come through ingest (paystreamctl backfill). */
+int stream_add_from(redis_conn *c, const char *stream, const char *event_id, const char *type,
+                    const char *body, size_t body_len, int64_t received_ms, const char *source,
+                    char *new_id);
 /* XADD to the dead-letter stream, with the failure reason. */
 int stream_add_dead(redis_conn *c, const char *dead_stream, const stream_entry *e,
                     const char *error, long attempts);
@@ -61,6 +66,11 @@ int stream_add_dead(redis_conn *c, const char *dead_stream, const stream_entry *
 int stream_range(redis_conn *c, const char *stream, const char *from, const char *to, long count,
                  stream_batch *out);
 int stream_delete(redis_conn *c, const char *stream, const char *id);
+
+/* The group's oldest pending id or, with nothing pending, the entry after its
+ * last delivered one (64 bytes; "" when the group does not exist): every
+ * entry before it has been acknowledged. */
+int stream_group_floor(redis_conn *c, const char *stream, const char *group, char *floor_id);
 
 /* Trim entries older than `before_ms`, never past the oldest pending or
  * undelivered entry of `group`. Returns entries removed or -1. */

@@ -20,6 +20,7 @@ int cmd_verify_signature(const ps_config *cfg, int argc, char **argv);
 int cmd_events(const ps_config *cfg, int argc, char **argv);
 int cmd_dead(const ps_config *cfg, int argc, char **argv);
 int cmd_replay(const ps_config *cfg, int argc, char **argv);
+int cmd_backfill(const ps_config *cfg, int argc, char **argv);
 
 /* Helpers shared by the commands (ctl_util.c). */
 pg_conn *ctl_db_connect(const ps_config *cfg); /* prints a one-line error on failure */
