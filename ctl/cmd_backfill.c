@@ -130,7 +130,7 @@ static int take_page(backfill_run *r, json_t *data) {
     if (known_refresh(r->known, err, sizeof(err)) != 0) return ctl_fail(1, "backfill", "%s", err);
     if (n && known_in_db(r->pg, ids, n, in_db) != 0)
         return ctl_fail(1, "backfill", "PAYSTREAM_DATABASE_URL: %s", pg_errstr(r->pg));
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = n; i-- > 0;) { /* oldest first within the page, as webhooks come */
         r->listed++;
         if (in_db[i] || known_in_stream(r->known, ids[i])) {
             r->already++;
