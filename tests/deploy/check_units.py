@@ -79,8 +79,17 @@ def check_unit(report, progs, path, env):
         report.check("paystream-migrate.service" in " ".join(dig(unit, "Unit", "After") or []),
                      path, "workers are not ordered after paystream-migrate.service")
     if prog == "paystreamctl":
-        report.check("migrate" in exec_start and dig(svc, "Type") == ["oneshot"], path,
-                     "the paystreamctl unit is not a one-shot migrate")
+        report.check(("migrate" in exec_start or "backfill" in exec_start) and
+                     dig(svc, "Type") == ["oneshot"], path,
+                     "the paystreamctl unit is not a one-shot migrate or backfill")
+    if prog == "paystreamctl" and "backfill" in exec_start:
+        timer = read_unit(path[:-len(".service")] + ".timer") if os.path.exists(
+            path[:-len(".service")] + ".timer") else {}
+        report.check(dig(timer, "Timer", "OnCalendar") == ["*:0/15"], path,
+                     "no .timer starts the backfill every 15 minutes")
+        report.check("--since 1h" in exec_start, path, "the backfill does not cover the last hour")
+        report.check(any("backfill.env" in e for e in dig(svc, "EnvironmentFile") or []), path,
+                     "the backfill reads no file with its key (STRIPE_API_KEY)")
 
 
 def check(report, progs, source):
