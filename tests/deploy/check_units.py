@@ -90,6 +90,13 @@ def check_unit(report, progs, path, env):
         report.check("--since 1h" in exec_start, path, "the backfill does not cover the last hour")
         report.check(any("backfill.env" in e for e in dig(svc, "EnvironmentFile") or []), path,
                      "the backfill reads no file with its key (STRIPE_API_KEY)")
+        example = os.path.join(os.path.dirname(os.path.dirname(path)), "backfill.env.example")
+        benv = read_env_file(report, example) if report.check(
+            os.path.exists(example), path, "no deploy/backfill.env.example") else {}
+        report.check(sorted(benv) == ["PAYSTREAM_DATABASE_URL", "STRIPE_API_KEY"] and
+                     all("CHANGE_ME" in v for v in benv.values()), example,
+                     "expected placeholders for STRIPE_API_KEY and PAYSTREAM_DATABASE_URL")
+        progs.check_env(report, example, "paystreamctl", benv)
 
 
 def check(report, progs, source):

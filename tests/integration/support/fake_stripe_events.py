@@ -10,7 +10,8 @@ Stripe puts it). Can fail the first N requests (429 with Retry-After by
 default, or another status, with or without Stripe-Should-Retry). Any other
 path or method is a 404. Each request is logged to --log as one JSON line
 (path, query, status, time) so tests can check the paging. Writes its port to
---port-file once listening; stops on SIGTERM.
+--port-file once listening; stops on SIGTERM. A page once rendered is answered
+again from memory (the bench then measures paystreamctl, not this server).
 """
 import argparse
 import json
@@ -43,7 +44,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def reply(self, status, obj, headers=()):
-        data = json.dumps(obj).encode()
+        data = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -80,12 +81,15 @@ class Handler(BaseHTTPRequestHandler):
             if srv.a.should_retry:
                 headers.append(("Stripe-Should-Retry", srv.a.should_retry))
             return self.error(srv.a.fail_status, "Fake failure", headers)
-        self.list_events(parse_qs(url.query, keep_blank_values=True))
+        cached = srv.pages.get(url.query)
+        if cached is not None:
+            return self.reply(200, cached)
+        self.list_events(url.query, parse_qs(url.query, keep_blank_values=True))
 
     def do_POST(self):
         self.error(404, "only GET /v1/events here")
 
-    def list_events(self, q):
+    def list_events(self, query, q):
         def num(name, default=None):
             return int(q[name][0]) if name in q else default
         try:
@@ -101,8 +105,10 @@ class Handler(BaseHTTPRequestHandler):
             if q["starting_after"][0] not in ids:
                 return self.error(400, "No such event: '%s'" % q["starting_after"][0])
             evs = evs[ids.index(q["starting_after"][0]) + 1:]
-        self.reply(200, {"object": "list", "url": "/v1/events", "has_more": len(evs) > limit,
-                         "data": evs[:limit]})
+        page = json.dumps({"object": "list", "url": "/v1/events", "has_more": len(evs) > limit,
+                           "data": evs[:limit]}).encode()
+        self.server.pages[query] = page  # the events never change: answer again from here
+        self.reply(200, page)
 
 
 def main():
@@ -118,7 +124,7 @@ def main():
     a = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.a, srv.key, srv.failures_left = a, a.key, a.fail
-    srv.events, srv.lock = load(a.events), threading.Lock()
+    srv.events, srv.lock, srv.pages = load(a.events), threading.Lock(), {}
     srv.log = open(a.log, "a")
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
     with open(a.port_file + ".tmp", "w") as f:
