@@ -26,6 +26,9 @@ FAKE_MORE=() # more event files the fake lists
 posted=0
 
 e2e_setup
+# backfill runs as an operator, as deployed (it reads webhook_events), not as a superuser
+sql "CREATE ROLE backfill_login LOGIN IN ROLE paystream_operator" >/dev/null
+OPERATOR_URL=${PAYSTREAM_DATABASE_URL/postgres@/backfill_login@}
 start_ingest
 start_worker W1 PAYSTREAM_CONCURRENCY=2 PAYSTREAM_CLAIM_IDLE_MS=2000
 
@@ -46,10 +49,10 @@ start_fake() {
     export STRIPE_API_BASE="http://127.0.0.1:$(cat "$E2E_DIR/fake.port")"
 }
 
-# run ARGS...: paystreamctl with the key; out (stdout), err (stderr), rc
+# run ARGS...: paystreamctl as the operator, with the key; out (stdout), err (stderr), rc
 run() {
     rc=0
-    STRIPE_API_KEY=$KEY "$CTL" "$@" >"$E2E_DIR/out" 2>"$E2E_DIR/err" || rc=$?
+    STRIPE_API_KEY=$KEY PAYSTREAM_DATABASE_URL=$OPERATOR_URL "$CTL" "$@" >"$E2E_DIR/out" 2>"$E2E_DIR/err" || rc=$?
     out=$(cat "$E2E_DIR/out")
     err=$(cat "$E2E_DIR/err")
 }
