@@ -183,6 +183,26 @@ static const char *error_message(stripe_api *a, json_t **root) {
 
 /* ------------------------------------------------------------ the policy -- */
 
+/* A transfer error worth another try (the network), not one that would
+ * fail again the same way (a certificate that does not verify, a bad URL). */
+static bool transient(CURLcode rc) {
+    switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_BAD_CONTENT_ENCODING:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* What a failed attempt means: 0 retry, else the status to return. */
 static stripe_status judge(stripe_api *a, CURLcode rc, long status, const char *url) {
     json_t *root = NULL;
@@ -194,9 +214,7 @@ static stripe_status judge(stripe_api *a, CURLcode rc, long status, const char *
         if (too_big)
             snprintf(a->errstr, sizeof(a->errstr), "GET %s: answer larger than %ld bytes", url,
                      STRIPE_MAX_RESPONSE);
-        return too_big || rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT
-                   ? STRIPE_ERR_OTHER
-                   : STRIPE_OK;
+        return too_big || !transient(rc) ? STRIPE_ERR_OTHER : STRIPE_OK;
     }
     if (status == 401 || status == 403) {
         snprintf(a->errstr, sizeof(a->errstr),

@@ -230,6 +230,19 @@ check "--show-config hides the key" 0 "$(STRIPE_API_KEY=$WRONG "$CTL" --show-con
 check "--help never shows the key" 0 "$(STRIPE_API_KEY=$WRONG "$CTL" --help | grep -c "$WRONG" || true)"
 has "--show-config shows the base" "$(STRIPE_API_KEY=$WRONG "$CTL" --show-config)" "^STRIPE_API_KEY=\(set, hidden\)$"
 
+# -------------------------------------- TLS: a certificate nobody signed --
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+    -keyout "$E2E_DIR/tls.key" -out "$E2E_DIR/tls.crt" >/dev/null 2>&1
+start_fake --tls-cert "$E2E_DIR/tls.crt" --tls-key "$E2E_DIR/tls.key"
+STRIPE_API_BASE=${STRIPE_API_BASE/http:/https:}
+t0=$SECONDS
+run backfill --since 1h
+check "a self-signed certificate: exit 1" 1 "$rc"
+has "a self-signed certificate: TLS verification refuses it" "$err" "SSL certificate|certificate verify"
+check "a self-signed certificate: not retried, no request reached the fake" "0 yes" \
+    "$(requests | grep -c '' || true) $([ $((SECONDS - t0)) -lt 5 ] && echo yes)"
+start_fake
+
 # -------------------------------------------------------------- usage errors --
 run backfill --since 31d
 check "--since 31d: exit 2" 2 "$rc"

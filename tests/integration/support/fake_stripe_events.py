@@ -6,7 +6,7 @@ Serves the event objects of JSON-lines files (stripe_events.py gen: each line's
 first (created, then id), `limit` (1-100, default 10), `created[gte]`,
 `created[lte]`, `starting_after`, `has_more`. Checks `Authorization: Bearer
 KEY` (401 with Stripe's error shape otherwise, the key's tail in the message as
-Stripe puts it). Can fail the first N requests (429 with Retry-After by
+Stripe puts it). Serves HTTPS with --tls-cert/--tls-key. Can fail the first N requests (429 with Retry-After by
 default, or another status, with or without Stripe-Should-Retry). Any other
 path or method is a 404. Each request is logged to --log as one JSON line
 (path, query, status, time) so tests can check the paging. Writes its port to
@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -120,12 +121,18 @@ def main():
     ap.add_argument("--fail-status", type=int, default=429)
     ap.add_argument("--retry-after", type=int, default=1, help="Retry-After on a 429")
     ap.add_argument("--should-retry", choices=["true", "false"], help="Stripe-Should-Retry")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this certificate (and --tls-key)")
+    ap.add_argument("--tls-key")
     ap.add_argument("events", nargs="+", help="JSON-lines files (stripe_events.py gen)")
     a = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.a, srv.key, srv.failures_left = a, a.key, a.fail
     srv.events, srv.lock, srv.pages = load(a.events), threading.Lock(), {}
     srv.log = open(a.log, "a")
+    if a.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
     with open(a.port_file + ".tmp", "w") as f:
         f.write(str(srv.server_address[1]))
