@@ -19,6 +19,7 @@ void stream_batch_free(stream_batch *b) {
         ps_free(e->body);
         ps_free(e->error);
         ps_free(e->source_id);
+        ps_free(e->source);
     }
     ps_free(b->entries);
     b->entries = NULL;
@@ -58,6 +59,8 @@ static void fill_field(stream_entry *e, const char *key, const redis_reply *val)
         e->error = dup_reply_str(val, NULL);
     else if (strcmp(key, "stream_id") == 0)
         e->source_id = dup_reply_str(val, NULL);
+    else if (strcmp(key, "source") == 0)
+        e->source = dup_reply_str(val, NULL);
     else if (strcmp(key, "received") == 0 || strcmp(key, "attempts") == 0) {
         char *s = dup_reply_str(val, NULL);
         long v = 0;

@@ -1,6 +1,7 @@
 /* stream.h - the event stream's commands, on a blocking redis_conn.
  *
- * Entries are `id <evt> type <type> body <raw json> received <ms>` (SPEC 2).
+ * Entries are `id <evt> type <type> body <raw json> received <ms>` (SPEC 2),
+ * and `source backfill` after them when paystreamctl backfill added them.
  * The worker reads them through a consumer group; paystreamctl reads ranges,
  * re-adds and dead-letters them. Batches own their entries: free them with
  * stream_batch_free(). An entry deleted by trimming comes back with body NULL. */
@@ -22,6 +23,7 @@ typedef struct stream_entry {
     char *error;     /* dead letters only: why it failed */
     char *source_id; /* dead letters only: the entry id in the main stream */
     long attempts;   /* dead letters only */
+    char *source;    /* "backfill" for entries paystreamctl backfill added; NULL from ingest */
 } stream_entry;
 
 typedef struct stream_batch {

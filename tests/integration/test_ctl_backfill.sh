@@ -116,6 +116,7 @@ check "dry run: no progress line off a terminal" "" "$err"
 : >"$E2E_DIR/fake-requests.jsonl"
 run backfill --since 30d
 check "backfill: exit 0" 0 "$rc"
+echo "# paystreamctl backfill --since 30d: $out"
 check "backfill: one line, the summary" "$IN_WINDOW listed, $MISSING enqueued, $KNOWN already known" "$out"
 check "backfill: the missing events are appended" $((xlen + MISSING)) "$(rcli XLEN "$STREAM")"
 requests >"$E2E_DIR/requests.txt"
@@ -142,6 +143,10 @@ for sid, kv in json.load(open(sys.argv[1])):
           and body["id"] == f["id"] and body["type"] == f["type"] and int(f["received"]) > 0)
 print(n)' "$E2E_DIR/tail.json")"
 wait_drain $((posted + MISSING)) 120
+EV_API=$(pick "$GAP" "e['phase'] == 'cancel'" | head -1 | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+run events show "$EV_API"
+has "events show: a backfilled event's entry says where it came from" "$out" "^  source +backfill$"
+has "events show: and it was applied" "$out" "applied"
 
 check "every gap user's balance and subscription equal a control user's" "$(balances "$CTL_EVENTS")" "$(balances "$GAP")"
 PRO=$(plan_credits pro)
