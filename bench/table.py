@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """table.py - bench/run's one table, from what the part scripts printed.
 
-Reads OUT/ingest.out, OUT/worker.*.out, OUT/e2e.out, OUT/deduct.out (each part's
+Reads OUT/ingest.out, OUT/worker.*.out, OUT/e2e.out, OUT/deduct.out, OUT/backfill.out (each part's
 stdout; the machine-readable lines start with "RESULT <part> k=v ...") and
 OUT/meta (k=v lines bench/run wrote: load averages, settings).
 
@@ -154,6 +154,17 @@ def deduct_rows(out, row, spreads):
             f"ratio {f(num(d, 'ratio_min'), '.2f')} - {f(num(d, 'ratio_max'), '.2f')}" if num(d, "rounds") != 1 else "")
 
 
+def backfill_rows(out, row, spreads):
+    for b in results(out + "/backfill.out", "backfill"):
+        if num(b, "runs") != 1:
+            spreads["backfill cold"] = spread([num(b, "cold_min"), num(b, "cold_max"), num(b, "cold_eps")])
+        row(f"backfill events/s listed and enqueued ({f(num(b, 'events'))} events, fake API)",
+            f(num(b, "cold_eps")), "Stripe's read limit, 100 requests/s of 100 events", "10000",
+            f(ratio(num(b, "cold_eps"), 10000), ".2f") + "x", "none",
+            f"{f(num(b, 'cold_min'))} - {f(num(b, 'cold_max'))}; all known: {f(num(b, 'warm_eps'))}/s"
+            if num(b, "runs") != 1 else f"all known: {f(num(b, 'warm_eps'))}/s")
+
+
 def notes(out, meta, spreads):
     print()
     for label, e in e2e_parts(out, meta):
@@ -202,6 +213,7 @@ def main():
     worker_table_rows(out, row, spreads)
     e2e_rows(out, meta, row, spreads)
     deduct_rows(out, row, spreads)
+    backfill_rows(out, row, spreads)
     notes(out, meta, spreads)
 
 

@@ -32,7 +32,9 @@ typedef struct ps_config {
     long retention; /* seconds */
     char *secret_file;
     char *stream;
-    long timeout; /* seconds, ingest read/write timeout */
+    char *stripe_api_base; /* paystreamctl backfill: where Stripe's API is */
+    char *stripe_api_key;  /* paystreamctl backfill: rk_/sk_ key; never logged */
+    long timeout;          /* seconds, ingest read/write timeout */
     char *tls_cert;
     char *tls_key;
     long tolerance; /* seconds */

@@ -19,6 +19,7 @@ void stream_batch_free(stream_batch *b) {
         ps_free(e->body);
         ps_free(e->error);
         ps_free(e->source_id);
+        ps_free(e->source);
     }
     ps_free(b->entries);
     b->entries = NULL;
@@ -58,6 +59,8 @@ static void fill_field(stream_entry *e, const char *key, const redis_reply *val)
         e->error = dup_reply_str(val, NULL);
     else if (strcmp(key, "stream_id") == 0)
         e->source_id = dup_reply_str(val, NULL);
+    else if (strcmp(key, "source") == 0)
+        e->source = dup_reply_str(val, NULL);
     else if (strcmp(key, "received") == 0 || strcmp(key, "attempts") == 0) {
         char *s = dup_reply_str(val, NULL);
         long v = 0;
@@ -195,16 +198,22 @@ int stream_ack(redis_conn *c, const char *stream, const char *group, const char 
 
 int stream_add(redis_conn *c, const char *stream, const char *event_id, const char *type,
                const char *body, size_t body_len, int64_t received_ms, char *new_id) {
+    return stream_add_from(c, stream, event_id, type, body, body_len, received_ms, NULL, new_id);
+}
+
+int stream_add_from(redis_conn *c, const char *stream, const char *event_id, const char *type,
+                    const char *body, size_t body_len, int64_t received_ms, const char *source,
+                    char *new_id) {
     char received[24];
     snprintf(received, sizeof(received), "%" PRId64, received_ms);
-    const char *argv[] = {"XADD", stream, "*",  "id",       event_id, "type",
-                          type,   "body", body, "received", received};
-    size_t lens[11];
-    for (int i = 0; i < 11; i++)
-        lens[i] = strlen(argv[i]);
-    lens[8] = body_len;
+    const char *argv[] = {"XADD", stream, "*",        "id",     event_id, "type", type,
+                          "body", body,   "received", received, "source", source};
+    int argc = source ? 13 : 11;
+    size_t lens[13];
+    for (int i = 0; i < argc; i++)
+        lens[i] = i == 8 ? body_len : strlen(argv[i]);
     redis_reply *r = NULL;
-    if (redis_cmd(c, &r, 11, argv, lens) != 0) return -1;
+    if (redis_cmd(c, &r, argc, argv, lens) != 0) return -1;
     copy_id(r, new_id);
     redis_reply_free(r);
     return 0;
@@ -261,9 +270,7 @@ int stream_id_cmp(const char *a, const char *b) {
     return as < bs ? -1 : as > bs ? 1 : 0;
 }
 
-/* The group's oldest pending id or, with nothing pending, the entry after
- * its last delivered one: nothing at or after this may be trimmed. */
-static int group_floor(redis_conn *c, const char *stream, const char *group, char *floor_id) {
+int stream_group_floor(redis_conn *c, const char *stream, const char *group, char *floor_id) {
     const char *pend[] = {"XPENDING", stream, group};
     redis_reply *r = NULL;
     if (cmd(c, &r, 3, pend) != 0) return -1;
@@ -296,7 +303,7 @@ static int group_floor(redis_conn *c, const char *stream, const char *group, cha
 long stream_trim_by_age(redis_conn *c, const char *stream, const char *group, int64_t before_ms) {
     char minid[64], floor_id[64] = "";
     snprintf(minid, sizeof(minid), "%" PRId64 "-0", before_ms);
-    if (group_floor(c, stream, group, floor_id) != 0) return -1;
+    if (stream_group_floor(c, stream, group, floor_id) != 0) return -1;
     if (floor_id[0] == '\0') return 0; /* no group yet: keep everything */
     if (stream_id_cmp(floor_id, minid) < 0) str_copy(minid, floor_id, sizeof(minid));
     const char *argv[] = {"XTRIM", stream, "MINID", "~", minid};

@@ -1,6 +1,7 @@
 /* stream.h - the event stream's commands, on a blocking redis_conn.
  *
- * Entries are `id <evt> type <type> body <raw json> received <ms>` (SPEC 2).
+ * Entries are `id <evt> type <type> body <raw json> received <ms>` (SPEC 2),
+ * and `source backfill` after them when paystreamctl backfill added them.
  * The worker reads them through a consumer group; paystreamctl reads ranges,
  * re-adds and dead-letters them. Batches own their entries: free them with
  * stream_batch_free(). An entry deleted by trimming comes back with body NULL. */
@@ -22,6 +23,7 @@ typedef struct stream_entry {
     char *error;     /* dead letters only: why it failed */
     char *source_id; /* dead letters only: the entry id in the main stream */
     long attempts;   /* dead letters only */
+    char *source;    /* "backfill" for entries paystreamctl backfill added; NULL from ingest */
 } stream_entry;
 
 typedef struct stream_batch {
@@ -54,6 +56,11 @@ int stream_ack(redis_conn *c, const char *stream, const char *group, const char 
 /* XADD an event; new_id (64 bytes) receives the entry id when not NULL. */
 int stream_add(redis_conn *c, const char *stream, const char *event_id, const char *type,
                const char *body, size_t body_len, int64_t received_ms, char *new_id);
+/* The same with `source <source>` after the ingest fields (NULL: none), for
+ * entries that did not come through ingest (paystreamctl backfill). */
+int stream_add_from(redis_conn *c, const char *stream, const char *event_id, const char *type,
+                    const char *body, size_t body_len, int64_t received_ms, const char *source,
+                    char *new_id);
 /* XADD to the dead-letter stream, with the failure reason. */
 int stream_add_dead(redis_conn *c, const char *dead_stream, const stream_entry *e,
                     const char *error, long attempts);
@@ -61,6 +68,11 @@ int stream_add_dead(redis_conn *c, const char *dead_stream, const stream_entry *
 int stream_range(redis_conn *c, const char *stream, const char *from, const char *to, long count,
                  stream_batch *out);
 int stream_delete(redis_conn *c, const char *stream, const char *id);
+
+/* The group's oldest pending id or, with nothing pending, the entry after its
+ * last delivered one (64 bytes; "" when the group does not exist): every
+ * entry before it has been acknowledged. */
+int stream_group_floor(redis_conn *c, const char *stream, const char *group, char *floor_id);
 
 /* Trim entries older than `before_ms`, never past the oldest pending or
  * undelivered entry of `group`. Returns entries removed or -1. */

@@ -16,6 +16,7 @@ static void print_entry(const char *where, const stream_entry *e) {
     printf("%s entry %s\n  id             %s\n  type           %s\n  received (ms)  %lld\n", where,
            e->id, e->event_id ? e->event_id : "", e->type ? e->type : "",
            (long long)e->received_ms);
+    if (e->source) printf("  source         %s\n", e->source);
     if (e->error) printf("  error          %s\n  attempts       %ld\n", e->error, e->attempts);
     printf("  body (%zu bytes) %.*s%s\n", e->body_len, 300, e->body ? e->body : "",
            e->body_len > 300 ? "..." : "");

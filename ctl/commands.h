@@ -23,6 +23,7 @@ int cmd_replay(const ps_config *cfg, int argc, char **argv);
 int cmd_status(const ps_config *cfg, int argc, char **argv);
 /* `dead drop ID --reason TEXT` (dead_drop.c), called by cmd_dead. */
 int dead_drop(const ps_config *cfg, const char *id, const char *reason);
+int cmd_backfill(const ps_config *cfg, int argc, char **argv);
 
 /* Helpers shared by the commands (ctl_util.c). */
 pg_conn *ctl_db_connect(const ps_config *cfg); /* prints a one-line error on failure */

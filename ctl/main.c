@@ -37,6 +37,9 @@ static const ctl_command commands[] = {
     {"verify-signature", cmd_verify_signature,
      "verify-signature --header H [--secret S] [--now T] [--tolerance S] < body",
      "say exactly why a Stripe-Signature header does or does not verify"},
+    {"backfill", cmd_backfill, "backfill --since SPEC [--until SPEC] [--dry-run]",
+     "list Stripe's events (GET /v1/events; SPEC: 90m, 72h, 30d or a unix time) and enqueue the "
+     "ones paystream never received"},
     {"trigger", cmd_trigger,
      "trigger SCENARIO --url URL [--user UUID] [--secret S] [--api-version V]",
      "send signed, realistic Stripe events to a running ingest (trigger --help: scenarios)"},

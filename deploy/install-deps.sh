@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config git curl ca-certificates
-    libhiredis-dev libevent-dev libpq-dev libssl-dev libjansson-dev libcmocka-dev clang libclang-rt-14-dev
+    libhiredis-dev libevent-dev libpq-dev libssl-dev libjansson-dev libcurl4-openssl-dev libcmocka-dev clang libclang-rt-14-dev
     postgresql-15 postgresql-client-15 redis-server redis-tools nodejs npm python3 python3-yaml systemd iproute2 openssl prometheus)
 [ "${1:-}" = "--bench" ] && packages+=(wrk)
 

@@ -18,6 +18,8 @@ REQUIRED = {  # kind -> paths that must be present
     "Service": [("spec", "selector"), ("spec", "ports")],
     "Job": [("spec", "template", "spec", "containers"),
             ("spec", "template", "spec", "restartPolicy")],
+    "CronJob": [("spec", "schedule"), ("spec", "jobTemplate", "spec", "template", "spec", "containers"),
+                ("spec", "jobTemplate", "spec", "template", "spec", "restartPolicy")],
     "PodDisruptionBudget": [("spec", "selector", "matchLabels"), ("spec", "minAvailable")],
 }
 
@@ -116,8 +118,19 @@ def check_ingest(report, progs, path, dep, c, env, objs):
 
 def check_workload(report, progs, path, obj, objs):
     kind, spec = obj["kind"], obj["spec"]
+    if kind == "CronJob":
+        report.check(spec["schedule"] == "*/15 * * * *", path,
+                     "the backfill CronJob does not run every 15 minutes")
+        report.check(spec.get("concurrencyPolicy") == "Forbid", path,
+                     "backfill runs may overlap (concurrencyPolicy is not Forbid)")
+        spec = spec["jobTemplate"]["spec"]
     pod = spec["template"]["spec"]
-    if kind == "Deployment":
+    if kind == "CronJob":
+        report.check(pod["restartPolicy"] in ("Never", "OnFailure"), path, "CronJob restartPolicy")
+        report.check("paystreamctl backfill --since 1h" in
+                     " ".join(pod["containers"][0].get("command") or []), path,
+                     "the CronJob does not run paystreamctl backfill --since 1h")
+    elif kind == "Deployment":
         report.check(matches(spec["selector"]["matchLabels"], spec["template"]["metadata"]["labels"]),
                      path, "%s: the selector does not match its pods" % obj["metadata"]["name"])
     else:
@@ -155,7 +168,7 @@ def check_document(report, progs, path, obj, objs):
         for k, v in obj["stringData"].items():
             report.check(isinstance(v, str) and "CHANGE_ME" in v, path,
                          "secret %s is not a CHANGE_ME placeholder" % k)
-    elif kind in ("Deployment", "Job"):
+    elif kind in ("Deployment", "Job", "CronJob"):
         check_workload(report, progs, path, obj, objs)
     elif kind == "PodDisruptionBudget":
         deps = [o for (k, _), o in objs.items() if k == "Deployment" and

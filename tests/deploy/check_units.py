@@ -79,8 +79,24 @@ def check_unit(report, progs, path, env):
         report.check("paystream-migrate.service" in " ".join(dig(unit, "Unit", "After") or []),
                      path, "workers are not ordered after paystream-migrate.service")
     if prog == "paystreamctl":
-        report.check("migrate" in exec_start and dig(svc, "Type") == ["oneshot"], path,
-                     "the paystreamctl unit is not a one-shot migrate")
+        report.check(("migrate" in exec_start or "backfill" in exec_start) and
+                     dig(svc, "Type") == ["oneshot"], path,
+                     "the paystreamctl unit is not a one-shot migrate or backfill")
+    if prog == "paystreamctl" and "backfill" in exec_start:
+        timer = read_unit(path[:-len(".service")] + ".timer") if os.path.exists(
+            path[:-len(".service")] + ".timer") else {}
+        report.check(dig(timer, "Timer", "OnCalendar") == ["*:0/15"], path,
+                     "no .timer starts the backfill every 15 minutes")
+        report.check("--since 1h" in exec_start, path, "the backfill does not cover the last hour")
+        report.check(any("backfill.env" in e for e in dig(svc, "EnvironmentFile") or []), path,
+                     "the backfill reads no file with its key (STRIPE_API_KEY)")
+        example = os.path.join(os.path.dirname(os.path.dirname(path)), "backfill.env.example")
+        benv = read_env_file(report, example) if report.check(
+            os.path.exists(example), path, "no deploy/backfill.env.example") else {}
+        report.check(sorted(benv) == ["PAYSTREAM_DATABASE_URL", "STRIPE_API_KEY"] and
+                     all("CHANGE_ME" in v for v in benv.values()), example,
+                     "expected placeholders for STRIPE_API_KEY and PAYSTREAM_DATABASE_URL")
+        progs.check_env(report, example, "paystreamctl", benv)
 
 
 def check(report, progs, source):

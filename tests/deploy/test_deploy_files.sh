@@ -40,14 +40,15 @@ install_root() {
 # check_units UNIT_DIR ROOT: every unit (templates as instance 1) verifies
 # without a single line of output, and its exposure is at most MAX_EXPOSURE.
 check_units() {
-    local dir=$1 root=$2 names=() f out
+    local dir=$1 root=$2 names=() timers=() f out
     rm -f "$root"/etc/systemd/system/paystream*
-    cp "$dir"/*.service "$root/etc/systemd/system/"
+    cp "$dir"/*.service "$dir"/*.timer "$root/etc/systemd/system/"
     for f in "$dir"/*.service; do
         f=$(basename "$f")
         names+=("${f/@.service/@1.service}")
     done
-    out=$(cd / && systemd-analyze verify --root="$root" "${names[@]}" 2>&1) || true
+    for f in "$dir"/*.timer; do timers+=("$(basename "$f")"); done
+    out=$(cd / && systemd-analyze verify --root="$root" "${names[@]}" "${timers[@]}" 2>&1) || true
     [ -z "$out" ] || { echo "$out"; return 1; }
     for f in "${names[@]}"; do
         systemd-analyze security --offline=yes --root="$root" --threshold=$MAX_EXPOSURE "$f" \
@@ -55,7 +56,7 @@ check_units() {
     done
     out=$(systemd-sysusers --root="$root" "$dir/paystream.sysusers" 2>&1) || { echo "$out"; return 1; }
     grep -q '^paystream:' "$root/etc/passwd" || { echo "no paystream user created"; return 1; }
-    echo "${#names[@]} units verified, exposure <= $MAX_EXPOSURE/10"
+    echo "${#names[@]} units and ${#timers[@]} timer(s) verified, exposure <= $MAX_EXPOSURE/10"
 }
 
 root=$work/root
@@ -117,6 +118,8 @@ expect_units_caught systemd/paystream-worker@.service 's/^RestartSec=.*/&\nResta
 expect_units_caught systemd/paystream-ingest.service '/^\(Protect\|Private\|Restrict\)/d'
 expect_units_caught systemd/paystream-worker@.service 's#/usr/local/bin/paystream-worker#/usr/local/bin/paystream-wrk#'
 expect_caught systemd/paystream-ingest.service 's/^TimeoutStopSec=.*/TimeoutStopSec=5s/' "does not cover"
+expect_caught systemd/paystream-backfill.service 's/--since 1h/--since 2h/' "does not cover the last hour"
+expect_caught k8s/backfill-cronjob.yaml 's#"\*/15 \* \* \* \*"#"0 * * * *"#' "every 15 minutes"
 expect_caught paystream.env.example 's/^PAYSTREAM_CONCURRENCY=.*/PAYSTREAM_CONCURRENCY=0/' "refuses the values"
 expect_caught k8s/configmap.yaml 's/PAYSTREAM_CLAIM_IDLE_MS/PAYSTREAM_CLAIM_IDLE/' "no program has"
 expect_caught k8s/configmap.yaml 's/"8"$/8/' "must be strings"
