@@ -46,7 +46,8 @@ start_fake() {
     FAKE_PID=$!
     E2E_PIDS+=("$FAKE_PID")
     for _ in $(seq 100); do [ -s "$E2E_DIR/fake.port" ] && break; sleep 0.1; done
-    export STRIPE_API_BASE="http://127.0.0.1:$(cat "$E2E_DIR/fake.port")"
+    STRIPE_API_BASE="http://127.0.0.1:$(cat "$E2E_DIR/fake.port")"
+    export STRIPE_API_BASE
 }
 
 # run ARGS...: paystreamctl as the operator, with the key; out (stdout), err (stderr), rc
