@@ -82,7 +82,7 @@ static int parse_opts(int argc, char **argv, backfill_opts *o) {
 
 static void show_progress(const backfill_run *r) {
     if (!r->progress) return;
-    fprintf(stderr, "\rbackfill: %ld pages, %ld listed, %ld enqueued, %ld already known", r->pages,
+    fprintf(stderr, "\rbackfill: page %ld, %ld listed, %ld enqueued, %ld already known", r->pages,
             r->listed, r->enqueued, r->already);
     fflush(stderr);
 }

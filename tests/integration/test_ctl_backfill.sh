@@ -46,7 +46,8 @@ start_fake() {
     FAKE_PID=$!
     E2E_PIDS+=("$FAKE_PID")
     for _ in $(seq 100); do [ -s "$E2E_DIR/fake.port" ] && break; sleep 0.1; done
-    export STRIPE_API_BASE="http://127.0.0.1:$(cat "$E2E_DIR/fake.port")"
+    STRIPE_API_BASE="http://127.0.0.1:$(cat "$E2E_DIR/fake.port")"
+    export STRIPE_API_BASE
 }
 
 # run ARGS...: paystreamctl as the operator, with the key; out (stdout), err (stderr), rc
@@ -143,7 +144,7 @@ for sid, kv in json.load(open(sys.argv[1])):
           and body["id"] == f["id"] and body["type"] == f["type"] and int(f["received"]) > 0)
 print(n)' "$E2E_DIR/tail.json")"
 wait_drain $((posted + MISSING)) 120
-EV_API=$(pick "$GAP" "e['phase'] == 'cancel'" | head -1 | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+EV_API=$(python3 -c 'import json, sys; print([e["id"] for e in map(json.loads, open(sys.argv[1])) if e["phase"] == "cancel"][0])' "$GAP")
 run events show "$EV_API"
 has "events show: a backfilled event's entry says where it came from" "$out" "^  source +backfill$"
 has "events show: and it was applied" "$out" "applied"
@@ -211,7 +212,7 @@ run backfill --since 30d
 t1=$(date +%s%N)
 check "after a 429: exit 0" 0 "$rc"
 check "after a 429: the same summary" "$IN_WINDOW listed, 0 enqueued, $IN_WINDOW already known" "$out"
-has "after a 429: it was answered 429, then asked again" "$(requests | head -2 | cut -d' ' -f1 | tr '\n' ' ')" "^429 200 $"
+has "after a 429: it was answered 429, then asked again" "$(requests | sed -n '1,2p' | cut -d' ' -f1 | tr '\n' ' ')" "^429 200 $"
 check "after a 429: Retry-After: 1 was honoured" yes "$([ $(((t1 - t0) / 1000000)) -ge 1000 ] && echo yes)"
 
 # ------------------------------------------- 503 with Stripe-Should-Retry: false --
