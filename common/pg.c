@@ -156,6 +156,10 @@ pg_conn *pg_connect(const char *url, char *err, size_t errlen) {
     return c;
 }
 
+/* The longest wait between two attempts: a promoted standby is found
+ * within about this long. */
+#define RETRY_MAX_MS 2000
+
 pg_conn *pg_connect_retry(const char *url, const volatile sig_atomic_t *stop) {
     char err[512];
     for (unsigned attempt = 0; stop == NULL || !*stop; attempt++) {
@@ -166,7 +170,7 @@ pg_conn *pg_connect_retry(const char *url, const volatile sig_atomic_t *stop) {
         }
         if (c) snprintf(err, sizeof(err), "PostgreSQL: %s", pg_errstr(c));
         pg_close(c);
-        long wait = backoff_ms(attempt, 5000);
+        long wait = backoff_ms(attempt, RETRY_MAX_MS);
         log_warn("%s; retrying in %ld ms", err, wait);
         time_sleep_ms(wait);
     }
