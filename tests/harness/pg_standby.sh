@@ -1,0 +1,98 @@
+# pg_standby.sh - a PostgreSQL 15 primary with a synchronous streaming standby,
+# for failover tests. Source it after stack.sh, inside a started stack.
+#
+# pg_pair_start makes both under $PS_STACK_DIR (primary: initdb; standby:
+# pg_basebackup -R from it), each on a free loopback port, and returns once the
+# standby streams as the synchronous one (synchronous_standby_names = '*' on the
+# primary only: a promoted standby commits alone). It sets PS_PGP_PORT,
+# PS_PGS_PORT (primary, standby), PS_PGP_URL, PS_PGS_URL (each server's
+# postgres database, one host) and PS_PAIR_URL (the paystream database through
+# both hosts, target_session_attrs=read-write), and creates that database.
+# pg_pair_kill_primary is a crash of the primary's machine: the postmaster and
+# every child get SIGKILL at once. pg_pair_promote turns the standby into the
+# primary. stack_stop stops both. A server that cannot start is a loud failure.
+
+# pg_pair_ctl DIR ARGS...: pg_ctl on that data directory, as the postgres user
+pg_pair_ctl() {
+    local dir=$1
+    shift
+    stack_as_pg "$PS_PG_BIN/pg_ctl" -D "$dir" "$@"
+}
+
+# pg_pair_server NAME DIR: start the server of DIR on a free port (NAME.port)
+pg_pair_server() {
+    local name=$1 dir=$2 port
+    for _ in 1 2 3; do
+        port=$(stack_free_port)
+        if pg_pair_ctl "$dir" -w -t 60 -l "$PS_STACK_DIR/$name.log" start \
+            -o "-p $port -c listen_addresses=127.0.0.1 -k $PS_STACK_DIR/sock -c max_connections=100" \
+            >/dev/null 2>&1; then
+            echo "$port" >"$PS_STACK_DIR/$name.port"
+            return 0
+        fi
+    done
+    cat "$PS_STACK_DIR/$name.log" >&2
+    stack_die "PostgreSQL $name did not start"
+}
+
+# pg_pair_sql URL QUERY: one value
+pg_pair_sql() { "$PS_PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 "$1" -c "$2"; }
+
+pg_pair_start() {
+    local p=$PS_STACK_DIR/pgp s=$PS_STACK_DIR/pgs state=
+    mkdir -p "$p" "$s" "$PS_STACK_DIR/sock"
+    [ "$(id -u)" = 0 ] && chown postgres "$p" "$s" "$PS_STACK_DIR/sock"
+    chmod 700 "$s"
+    stack_as_pg "$PS_PG_BIN/initdb" -D "$p" -U postgres -A trust -E UTF8 --no-locale \
+        >"$PS_STACK_DIR/pgp-initdb.log" 2>&1 ||
+        { cat "$PS_STACK_DIR/pgp-initdb.log" >&2; stack_die "initdb of the primary failed"; }
+    pg_pair_server pgp "$p"
+    PS_PGP_PORT=$(cat "$PS_STACK_DIR/pgp.port")
+    PS_PGP_URL="postgresql://postgres@127.0.0.1:$PS_PGP_PORT/postgres"
+    stack_as_pg "$PS_PG_BIN/pg_basebackup" -D "$s" -h 127.0.0.1 -p "$PS_PGP_PORT" -U postgres \
+        -R -X stream -c fast >"$PS_STACK_DIR/pgs-basebackup.log" 2>&1 ||
+        { cat "$PS_STACK_DIR/pgs-basebackup.log" >&2; stack_die "pg_basebackup failed"; }
+    # the primary's own file, after the copy: only it waits for a standby
+    echo "synchronous_standby_names = '*'" >>"$p/postgresql.conf"
+    pg_pair_ctl "$p" reload >/dev/null || stack_die "cannot reload the primary"
+    pg_pair_server pgs "$s"
+    PS_PGS_PORT=$(cat "$PS_STACK_DIR/pgs.port")
+    PS_PGS_URL="postgresql://postgres@127.0.0.1:$PS_PGS_PORT/postgres"
+    for _ in $(seq 1 100); do
+        state=$(pg_pair_sql "$PS_PGP_URL" "SELECT sync_state FROM pg_stat_replication" 2>/dev/null || true)
+        [ "$state" = sync ] && break
+        sleep 0.1
+    done
+    [ "$state" = sync ] || stack_die "the standby is not streaming synchronously ($state)"
+    pg_pair_sql "$PS_PGP_URL" "CREATE DATABASE paystream" >/dev/null || stack_die "cannot create database"
+    PS_PAIR_URL="postgresql://postgres@127.0.0.1:$PS_PGP_PORT,127.0.0.1:$PS_PGS_PORT/paystream?target_session_attrs=read-write"
+    export PS_PGP_PORT PS_PGS_PORT PS_PGP_URL PS_PGS_URL PS_PAIR_URL
+}
+
+# pg_pair_kill_primary: SIGKILL the primary's postmaster and all its children
+pg_pair_kill_primary() {
+    local pm pids
+    pm=$(head -n 1 "$PS_STACK_DIR/pgp/postmaster.pid")
+    pids=$(ps -o pid= --ppid "$pm" | tr -s ' \n' ' ')
+    # shellcheck disable=SC2086 # one pid per word
+    kill -KILL "$pm" $pids
+    for _ in $(seq 1 50); do
+        case $(ps -o stat= -p "$pm") in "" | Z*) return 0 ;; esac # gone, or a zombie
+        sleep 0.1
+    done
+    stack_die "the primary's postmaster ($pm) survived SIGKILL"
+}
+
+# pg_pair_promote: the standby becomes the primary (waits until it is)
+pg_pair_promote() {
+    pg_pair_ctl "$PS_STACK_DIR/pgs" -w -t 60 promote >/dev/null || stack_die "pg_ctl promote failed"
+}
+
+# pg_pair_stop: stop whichever of the two still runs (stack_stop does too)
+pg_pair_stop() {
+    local d
+    for d in "$PS_STACK_DIR/pgp" "$PS_STACK_DIR/pgs"; do
+        [ -f "$d/postmaster.pid" ] && pg_pair_ctl "$d" -m immediate -w stop >/dev/null 2>&1
+    done
+    return 0
+}
