@@ -101,13 +101,20 @@ pg_pair_start_print() {
 
 # pg_pair_kill_primary: SIGKILL the primary's postmaster and all its children
 pg_pair_kill_primary() {
-    local pm pids
-    pm=$(head -n 1 "$(pg_pair_role primary)/postmaster.pid")
+    local pm pids dir
+    dir=$(pg_pair_role primary)
+    pm=$(head -n 1 "$dir/postmaster.pid")
     pids=$(ps -o pid= --ppid "$pm" | tr -s ' \n' ' ')
     # shellcheck disable=SC2086 # one pid per word
     kill -KILL "$pm" $pids
     for _ in $(seq 1 50); do
-        case $(ps -o stat= -p "$pm") in "" | Z*) return 0 ;; esac # gone, or a zombie
+        case $(ps -o stat= -p "$pm") in
+        "" | Z*) # gone, or a zombie: its pid file must not outlive it (stack_stop
+            # would signal whatever process gets that pid next)
+            rm -f "$dir/postmaster.pid"
+            return 0
+            ;;
+        esac
         sleep 0.1
     done
     stack_die "the primary's postmaster ($pm) survived SIGKILL"
