@@ -63,7 +63,7 @@ POSTER=$!
 E2E_PIDS+=("$POSTER")
 
 # ------------------------------------------------------------- failover --
-wait_done $((TOTAL / 4)) 120 || check "a quarter of the events applied before the kill" yes no
+wait_done $((TOTAL / 4)) 60 || check "a quarter of the events applied before the kill" yes no
 before=$(done_events)
 pg_pair_kill_primary
 kill_at=$(date +%s.%N) # when it is gone: no commit on it after this
@@ -80,7 +80,7 @@ wait "$POSTER" || rc=$?
 e2e_forget "$POSTER"
 check "every event posted got 200" 0 "$rc"
 [ "$rc" = 0 ] || cat "$E2E_DIR/post.log"
-wait_drain "$TOTAL" 120
+wait_drain "$TOTAL" 60
 
 first_commit=$("${PSQL[@]}" "$NEW_PRIMARY" -c "SELECT extract(epoch FROM min(processed_at))
     FROM paystream.webhook_events WHERE processed_at > to_timestamp($kill_at)")

@@ -59,7 +59,7 @@ check "the worker says why it waits" yes \
 grep -o 'PostgreSQL connection lost ([^)]*)' "$E2E_DIR/worker-W1.log" | sort | uniq -c | sed 's/^/# /'
 read_only off
 check "/readyz is 200 again" yes "$(wait_code "http://$ADMIN/readyz" 200 15 && echo yes || echo no)"
-wait_drain "$TOTAL" 120
+wait_drain "$TOTAL" 60
 check "every event recorded exactly once, with the right status" \
     "$(expected_statuses "$F")" "$(recorded_statuses "$F")"
 check "no event counted a failed attempt" 0 \
