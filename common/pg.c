@@ -83,6 +83,10 @@ static void quiet_notices(void *arg, const char *msg) {
 #define CONNECT_TIMEOUT       "10"
 #define CONNECT_TIMEOUT_HOSTS "3"
 
+/* With several hosts and no target_session_attrs in the URL, the one that
+ * takes writes: libpq would keep the first that answers, a standby maybe. */
+#define SESSION_ATTRS_HOSTS "read-write"
+
 /* TCP settings unless the URL says: a machine that vanishes (no RST) is
  * noticed in about 30 s, not hours, whether a reply or an ACK is awaited. */
 #define KEEPALIVES_IDLE     "10"
@@ -122,15 +126,13 @@ static void connect_error(char *err, size_t errlen, const char *msg) {
 }
 
 pg_conn *pg_connect(const char *url, char *err, size_t errlen) {
+    bool several = several_hosts(url);
     /* the URL's own settings win: expand_dbname applies it after the defaults */
-    const char *const keys[] = {"connect_timeout",
-                                "keepalives_idle",
-                                "keepalives_interval",
-                                "keepalives_count",
-                                "tcp_user_timeout",
-                                "dbname",
-                                NULL};
-    const char *const values[] = {several_hosts(url) ? CONNECT_TIMEOUT_HOSTS : CONNECT_TIMEOUT,
+    const char *const keys[] = {
+        "connect_timeout",  "target_session_attrs", "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout",     "dbname",          NULL};
+    const char *const values[] = {several ? CONNECT_TIMEOUT_HOSTS : CONNECT_TIMEOUT,
+                                  several ? SESSION_ATTRS_HOSTS : "", /* "": libpq's default */
                                   KEEPALIVES_IDLE,
                                   KEEPALIVES_INTERVAL,
                                   KEEPALIVES_COUNT,
