@@ -11,3 +11,7 @@ DROP FUNCTION IF EXISTS paystream._ledger_period(uuid, integer, integer, text, t
 DROP FUNCTION IF EXISTS paystream._sub_credits(paystream.subscriptions, paystream.subscription_history,
                                                integer, integer, text, text, text, text, bigint,
                                                integer);
+-- and the batch helpers a development build of this version had
+DROP FUNCTION IF EXISTS paystream._batch_by_payment(paystream.batch_event);
+DROP FUNCTION IF EXISTS paystream._batch_user(paystream.batch_event);
+DROP FUNCTION IF EXISTS paystream._batch_event(paystream.batch_event, uuid);

@@ -56,10 +56,8 @@ ps_waiting_due worker
 ps_waiting_failed worker
 ps_waiting_summary worker operator
 _account_lock -
-_batch_by_payment -
-_batch_event -
+_batch_packs -
 _batch_rule -
-_batch_user -
 _batch_write -
 _charge_dispute -
 _charge_refunded -
