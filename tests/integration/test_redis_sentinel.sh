@@ -25,6 +25,39 @@ REFUND_DUE=$((PACK * 500 / 1000))
 NODE=$PS_SOURCE_DIR/tests/node/post_events.js
 now_ms() { date +%s%3N; }
 
+# ---- before any sentinel runs: malformed URLs stop every program at start,
+# in one line naming the setting, never showing the password
+for prog in paystream-ingest paystream-worker paystreamctl; do
+    args=()
+    [ "$prog" = paystreamctl ] && args=(status)
+    out=$(STRIPE_WEBHOOK_SECRET=$SECRET PAYSTREAM_REDIS_URL='redis-sentinel://:hunter2@127.0.0.1:1,127.0.0.1:2' \
+        timeout 10 "$PS_BIN_DIR/$prog" "${args[@]}" 2>&1) && st=0 || st=$?
+    check "$prog: a sentinel URL without #MASTER stops it at start, naming the setting, no password" \
+        "stopped 1 1 0" "$([ "$st" != 0 ] && [ "$st" != 124 ] && echo stopped || echo "exit $st") \
+$(wc -l <<<"$out") $(grep -c PAYSTREAM_REDIS_URL <<<"$out") $(grep -c hunter2 <<<"$out")"
+done
+# no sentinel answers: ingest runs, /readyz and webhooks answer 503 at once
+port=$(stack_free_port)
+dead="redis-sentinel://127.0.0.1:$(stack_free_port),127.0.0.1:$(stack_free_port)/0#$SENTINEL_NAME"
+STRIPE_WEBHOOK_SECRET=$SECRET PAYSTREAM_LISTEN=127.0.0.1:$port PAYSTREAM_REDIS_URL=$dead \
+    "$PS_BIN_DIR/paystream-ingest" >>"$E2E_DIR/ingest-nomaster.log" 2>&1 &
+NOMASTER=$!
+E2E_PIDS+=("$NOMASTER")
+sentinel_wait 10 eval "curl -s -o /dev/null http://127.0.0.1:$port/healthz" ||
+    check "ingest with no sentinel answering still runs" yes no
+check "no master known: /readyz 503" 503 \
+    "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz")"
+gen many --users 1 --seed sentinel-nomaster --api-version mixed --limit 1 >"$E2E_DIR/one.jsonl"
+PS_POST_LOG=$E2E_DIR/nomaster.log PS_POST_ONCE=1 node "$NODE" "http://127.0.0.1:$port/webhooks/stripe" \
+    "$SECRET" "$E2E_DIR/one.jsonl"
+check "no master known: a webhook gets 503 within the timeout" "503 yes" \
+    "$(awk '{ print $2, ($3 < 2000 ? "yes" : "no (" $3 " ms)") }' "$E2E_DIR/nomaster.log")"
+check "the sentinels' failure is logged without a password" 1 \
+    "$(grep -c 'no sentinel knows master' "$E2E_DIR/ingest-nomaster.log" | awk '{ print ($1 > 0) }')"
+kill -TERM "$NOMASTER"
+e2e_wait_exit "$NOMASTER" 10 || true
+e2e_forget "$NOMASTER"
+
 sentinel_start
 echo "# master on ${NODE_PORT[0]}, replica on ${NODE_PORT[1]}, sentinels on ${SENTINEL_PORT[*]}"
 export PAYSTREAM_REDIS_URL=$SENTINEL_URL PAYSTREAM_REDIS_TIMEOUT_MS=$TIMEOUT_MS
