@@ -40,9 +40,11 @@ struct replica_wait {
     long wait_ms;     /* WAIT's own timeout */
 };
 
-static void batch_answer(wait_batch *b, const bool *confirmed_for_conn, unsigned conn) {
+/* Tell every waiter and free the batch. `confirmed` holds only for the
+ * XADDs sent on the connection the WAIT went out on. */
+static void batch_answer(wait_batch *b, bool confirmed) {
     for (size_t i = 0; i < b->n; i++)
-        b->w[i].cb(b->w[i].arg, confirmed_for_conn && *confirmed_for_conn && b->w[i].conn == conn);
+        b->w[i].cb(b->w[i].arg, confirmed && b->w[i].conn == b->conn);
     ps_free(b->w);
     ps_free(b);
 }
@@ -63,7 +65,7 @@ static void on_wait(void *arg, const ra_result *res) {
         log_warn("WAIT %ld: only %lld replica%s confirmed within %ld ms: %zu event%s answered 503",
                  n, res->integer, res->integer == 1 ? "" : "s", rw->wait_ms, b->n,
                  b->n == 1 ? "" : "s");
-    batch_answer(b, &ok, b->conn);
+    batch_answer(b, ok);
     if (rw->open) send_wait(rw);
 }
 
@@ -85,7 +87,7 @@ static void send_wait(replica_wait *rw) {
     }
     metrics_count_redis(&rw->in->metrics, s);
     metrics_observe_wait(&rw->in->metrics, 0, -1);
-    batch_answer(b, NULL, 0);
+    batch_answer(b, false);
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg) {
@@ -128,7 +130,7 @@ int replicas_add(replica_wait *rw, unsigned conn, replicas_cb cb, void *arg) {
 
 void replicas_free(replica_wait *rw) {
     if (rw == NULL) return;
-    if (rw->open) batch_answer(rw->open, NULL, 0);
+    if (rw->open) batch_answer(rw->open, false);
     rw->open = NULL;
     if (rw->flush_ev) event_free(rw->flush_ev);
     ps_free(rw);
