@@ -1,7 +1,8 @@
-/* pg.c - libpq wrapper: connect with backoff, parameterised queries, one
- * error state per connection, deferred statements in pipeline mode (see
- * pg.h). Every PGresult is cleared here or handed to the caller as a
- * pg_result. */
+/* pg.c - libpq wrapper: connect with backoff (to the host of several that
+ * takes writes), parameterised queries, one error state per connection that
+ * tells a lost session from a failed statement, deferred statements in
+ * pipeline mode (see pg.h). Every PGresult is cleared here or handed to the
+ * caller as a pg_result. */
 #include "pg.h"
 #include "alloc.h"
 #include "log.h"
@@ -49,6 +50,14 @@ static void pg_clear_error(pg_conn *c) {
     c->errstr[0] = c->sqlstate[0] = '\0';
 }
 
+bool pg_sqlstate_is_lost(const char *s) {
+    return strncmp(s, "08", 2) == 0    /* connection exception */
+           || strcmp(s, "57P01") == 0  /* admin shutdown (a fast stop, a failover) */
+           || strcmp(s, "57P02") == 0  /* crash shutdown */
+           || strcmp(s, "57P03") == 0  /* cannot connect now (starting, stopping) */
+           || strcmp(s, "25006") == 0; /* read-only transaction: not the primary */
+}
+
 /* The error of a failed result (or of the connection, when it is gone). */
 static void pg_set_result_error(pg_conn *c, const PGresult *res) {
     if (PQstatus(c->conn) == CONNECTION_BAD) {
@@ -56,8 +65,9 @@ static void pg_set_result_error(pg_conn *c, const PGresult *res) {
     } else if (res == NULL) {
         pg_set_error(c, PG_ERR_OOM, "out of memory", NULL);
     } else {
-        pg_set_error(c, PG_ERR_QUERY, PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY),
-                     PQresultErrorField(res, PG_DIAG_SQLSTATE));
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        pg_set_error(c, state && pg_sqlstate_is_lost(state) ? PG_ERR_LOST : PG_ERR_QUERY,
+                     PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), state);
     }
 }
 
@@ -67,19 +77,71 @@ static void quiet_notices(void *arg, const char *msg) {
 }
 
 /* Seconds a connection attempt may take unless the URL says
- * (connect_timeout): libpq's own default is to wait for TCP to give up. */
-#define CONNECT_TIMEOUT "10"
+ * (connect_timeout): libpq's own default is to wait for TCP to give up.
+ * libpq applies it to each host in turn, so with several hosts (a primary
+ * and its standbys) a dead first host costs less before the next is tried. */
+#define CONNECT_TIMEOUT       "10"
+#define CONNECT_TIMEOUT_HOSTS "3"
+
+/* With several hosts and no target_session_attrs in the URL, the one that
+ * takes writes: libpq would keep the first that answers, a standby maybe. */
+#define SESSION_ATTRS_HOSTS "read-write"
+
+/* TCP settings unless the URL says: a machine that vanishes (no RST) is
+ * noticed in about 30 s, not hours, whether a reply or an ACK is awaited. */
+#define KEEPALIVES_IDLE     "10"
+#define KEEPALIVES_INTERVAL "5"
+#define KEEPALIVES_COUNT    "3"
+#define TCP_USER_TIMEOUT    "30000" /* ms */
+
+/* Does the URL name more than one host? */
+static bool several_hosts(const char *url) {
+    PQconninfoOption *opts = PQconninfoParse(url, NULL);
+    bool several = false;
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if ((strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0) && o->val &&
+            strchr(o->val, ','))
+            several = true;
+    PQconninfoFree(opts);
+    return several;
+}
+
+/* libpq's connection error on one line: each host's reason, without the
+ * indented hint lines. */
+static void connect_error(char *err, size_t errlen, const char *msg) {
+    size_t n = (size_t)snprintf(err, errlen, "cannot connect to PostgreSQL: ");
+    bool hint = false;
+    for (const char *p = msg; *p && n + 3 < errlen; p++) {
+        if (*p == '\n') {
+            hint = p[1] == '\t';
+            if (!hint && p[1]) {
+                err[n++] = ';';
+                err[n++] = ' ';
+            }
+        } else if (!hint) {
+            err[n++] = *p;
+        }
+    }
+    err[n < errlen ? n : errlen - 1] = '\0';
+}
 
 pg_conn *pg_connect(const char *url, char *err, size_t errlen) {
-    /* the URL's own settings win: expand_dbname applies it after the default */
-    const char *const keys[] = {"connect_timeout", "dbname", NULL};
-    const char *const values[] = {CONNECT_TIMEOUT, url, NULL};
+    bool several = several_hosts(url);
+    /* the URL's own settings win: expand_dbname applies it after the defaults */
+    const char *const keys[] = {
+        "connect_timeout",  "target_session_attrs", "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout",     "dbname",          NULL};
+    const char *const values[] = {several ? CONNECT_TIMEOUT_HOSTS : CONNECT_TIMEOUT,
+                                  several ? SESSION_ATTRS_HOSTS : "", /* "": libpq's default */
+                                  KEEPALIVES_IDLE,
+                                  KEEPALIVES_INTERVAL,
+                                  KEEPALIVES_COUNT,
+                                  TCP_USER_TIMEOUT,
+                                  url,
+                                  NULL};
     PGconn *conn = PQconnectdbParams(keys, values, 1);
     if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
-        const char *m = conn ? PQerrorMessage(conn) : "out of memory";
-        snprintf(err, errlen, "cannot connect to PostgreSQL: %s", m);
-        char *nl = strchr(err, '\n');
-        if (nl) *nl = '\0';
+        connect_error(err, errlen, conn ? PQerrorMessage(conn) : "out of memory");
         PQfinish(conn);
         return NULL;
     }
@@ -96,19 +158,40 @@ pg_conn *pg_connect(const char *url, char *err, size_t errlen) {
     return c;
 }
 
+/* The longest wait between two attempts: a promoted standby is found
+ * within about this long. */
+#define RETRY_MAX_MS 2000
+
 pg_conn *pg_connect_retry(const char *url, const volatile sig_atomic_t *stop) {
-    char err[256];
+    char err[512];
     for (unsigned attempt = 0; stop == NULL || !*stop; attempt++) {
         pg_conn *c = pg_connect(url, err, sizeof(err));
-        if (c) {
+        if (c && pg_check_writable(c) == 0) {
             if (attempt > 0) log_info("connected to PostgreSQL after %u retries", attempt);
             return c;
         }
-        long wait = backoff_ms(attempt, 5000);
+        if (c) snprintf(err, sizeof(err), "PostgreSQL: %s", pg_errstr(c));
+        pg_close(c);
+        long wait = backoff_ms(attempt, RETRY_MAX_MS);
         log_warn("%s; retrying in %ld ms", err, wait);
         time_sleep_ms(wait);
     }
     return NULL;
+}
+
+int pg_check_writable(pg_conn *c) {
+    pg_result *r = NULL;
+    if (pg_exec(c, "SHOW transaction_read_only", 0, NULL, &r) != 0) return -1;
+    const char *v = pg_value(r, 0, 0);
+    bool writable = v && strcmp(v, "off") == 0;
+    pg_result_free(r);
+    if (writable) return 0;
+    pg_set_error(c, PG_ERR_LOST,
+                 "the server takes no writes (a standby? name the hosts with "
+                 "target_session_attrs=read-write)",
+                 "25006");
+    c->err_seq = -1;
+    return -1;
 }
 
 void pg_close(pg_conn *c) {

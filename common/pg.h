@@ -11,7 +11,13 @@
  * with the next pg_exec*() or pg_flush(), in one flight with one Sync. Every
  * statement sent gets a sequence number (pg_next_seq); when a flight fails,
  * pg_error_seq() names the statement that failed: the ones after it in that
- * flight were not run. */
+ * flight were not run.
+ *
+ * Failover: a URL may name a primary and its standbys
+ * (postgresql://h1:5432,h2:5432/db?target_session_attrs=read-write); libpq
+ * tries them in turn and keeps the one that takes writes. An error after
+ * which the session is no use (the server went away, shuts down, or takes no
+ * writes) makes the connection lost: the caller connects again. */
 #ifndef PS_PG_H
 #define PS_PG_H
 
@@ -28,8 +34,12 @@ enum { PG_OK = 0, PG_ERR_CONNECT, PG_ERR_QUERY, PG_ERR_LOST, PG_ERR_OOM };
 
 /* One attempt. On failure returns NULL and a one-line reason in err. */
 pg_conn *pg_connect(const char *url, char *err, size_t errlen);
-/* Keep trying with backoff until connected or *stop becomes non-zero. */
+/* Keep trying with backoff until connected to a server that takes writes
+ * (pg_check_writable) or *stop becomes non-zero. */
 pg_conn *pg_connect_retry(const char *url, const volatile sig_atomic_t *stop);
+/* 0 if the session may write; else -1, lost (SQLSTATE 25006 when the
+ * server is read-only: a standby, or a primary fenced read-only). */
+int pg_check_writable(pg_conn *c);
 void pg_close(pg_conn *c);
 /* Re-open a lost connection once; 0 on success. */
 int pg_reconnect(pg_conn *c);
@@ -57,7 +67,12 @@ int pg_exec_script(pg_conn *c, const char *sql);
 int pg_err(const pg_conn *c);            /* PG_OK or PG_ERR_* */
 const char *pg_errstr(const pg_conn *c); /* one line, never a password */
 const char *pg_sqlstate(const pg_conn *c);
-bool pg_is_lost(const pg_conn *c); /* the connection itself is gone */
+/* The connection is gone or no use: its server is going away (57P01...)
+ * or takes no writes (25006), e.g. after a failover. Connect again; what
+ * was in flight is applied again, through the idempotent path. */
+bool pg_is_lost(const pg_conn *c);
+/* Is an error of this SQLSTATE one that pg_is_lost() reports? */
+bool pg_sqlstate_is_lost(const char *sqlstate);
 
 int pg_nrows(const pg_result *r);
 int pg_ncols(const pg_result *r);

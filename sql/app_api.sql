@@ -43,6 +43,7 @@ CREATE OR REPLACE FUNCTION paystream.deduct_credits(p_user_id uuid, p_video_id u
 RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = paystream, pg_temp AS $$
 DECLARE
+    v_moved integer;
     v subscriptions;
     v_over integer;
 BEGIN
@@ -68,9 +69,9 @@ BEGIN
     END IF;
     INSERT INTO credit_usages (user_id, video_id, credits) VALUES (p_user_id, p_video_id, p_credits);
     v_over := least(v.overage_credits, p_credits);
-    PERFORM _ledger_add(p_user_id, 'overage', -v_over, 'usage', p_video_id::text, NULL,
+    v_moved := _ledger_add(p_user_id, 'overage', -v_over, 'usage', p_video_id::text, NULL,
                         p_description);
-    PERFORM _ledger_add(p_user_id, 'subscription', v_over - p_credits, 'usage',
+    v_moved := _ledger_add(p_user_id, 'subscription', v_over - p_credits, 'usage',
                         p_video_id::text, NULL, p_description);
     RETURN true;
 END $$;

@@ -11,14 +11,16 @@ CREATE OR REPLACE FUNCTION paystream._checkout_subscription(p_user_id uuid, p_cu
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
+    v_owner uuid;
+    v_record paystream.subscription_history;
     v paystream.subscriptions;
 BEGIN
-    PERFORM paystream._customer_link(p_customer, p_user_id, p_event_id);
+    v_owner := paystream._customer_link(p_customer, p_user_id, p_event_id);
     v := paystream._account_lock(p_user_id);
     IF p_sub IS NULL THEN
         RETURN 'customer linked';
     END IF;
-    PERFORM paystream._sub_record(v, p_sub, NULL, p_event_id);
+    v_record := paystream._sub_record(v, p_sub, NULL, p_event_id);
     v := paystream._sub_sync(p_user_id, p_sub, p_customer, p_event_id);
     IF v.stripe_subscription_id <> p_sub THEN
         RETURN 'customer linked; subscription ' || p_sub || ' recorded (the current one is '
@@ -57,37 +59,131 @@ BEGIN
     RETURN v;
 END $$;
 
--- A paid credit-pack checkout: the pack's credits to the overage bucket,
--- once per checkout session; its payment intent and amount are kept for
--- refunds and disputes (sql/payments.sql).
+-- Paid credit-pack checkouts: each pack's credits to the overage bucket, once
+-- per checkout session; the payment intent and amount are kept for refunds
+-- and disputes (sql/payments.sql). Set-based: element i of the arrays is one
+-- checkout (sessions distinct), and each step is one statement for all of
+-- them, so that a worker's batch of pack purchases costs a few statements in
+-- all (ps_apply_batch); one checkout is a call with one element (_pack_paid).
+-- A step that fails for one checkout fails the call with the error that
+-- checkout alone gives. Result: each checkout's note, by its event.
+CREATE OR REPLACE FUNCTION paystream._packs_paid(p_users uuid[], p_sessions text[],
+                                                 p_packs text[], p_prices text[],
+                                                 p_intents text[], p_customers text[],
+                                                 p_amounts bigint[], p_events text[])
+RETURNS TABLE (event_id text, note text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_ids text[];       -- the pack of each checkout
+    v_credits integer[];
+    v_missing integer;  -- the first checkout naming no known pack
+    v_bad record;
+    v_locked integer;
+    v_granted text[];   -- the sessions granted now
+BEGIN
+    SELECT array_agg(p.id ORDER BY c.k), array_agg(p.credits ORDER BY c.k),
+           min(c.k) FILTER (WHERE p.id IS NULL)
+      INTO v_ids, v_credits, v_missing
+      FROM unnest(p_packs, p_prices) WITH ORDINALITY AS c(pack, price, k)
+      LEFT JOIN paystream.credit_packs p
+        ON p.id = c.pack OR (c.pack IS NULL AND p.stripe_price_id = c.price);
+    IF v_missing IS NOT NULL THEN
+        RAISE EXCEPTION 'unknown credit pack %: add it with paystreamctl plans load, then replay',
+            coalesce(p_packs[v_missing], 'with price ' || p_prices[v_missing], '(none named)')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    IF array_position(p_users, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'user id is required' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- customer -> user (as _customer_link does, for all)
+    INSERT INTO paystream.customers (stripe_customer_id, user_id, event_id)
+    SELECT DISTINCT ON (c.customer) c.customer, c.usr, c.event_id
+      FROM unnest(p_customers, p_users, p_events) WITH ORDINALITY AS c(customer, usr, event_id, k)
+     WHERE c.customer IS NOT NULL
+       AND NOT EXISTS (SELECT FROM paystream.customers m WHERE m.stripe_customer_id = c.customer)
+     ORDER BY c.customer, c.k
+    ON CONFLICT DO NOTHING;
+    SELECT c.customer, m.user_id AS owner, c.usr INTO v_bad
+      FROM unnest(p_customers, p_users) WITH ORDINALITY AS c(customer, usr, k)
+      JOIN paystream.customers m ON m.stripe_customer_id = c.customer
+     WHERE m.user_id <> c.usr
+     ORDER BY c.k LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'customer % belongs to user %, but this event names user %',
+            v_bad.customer, v_bad.owner, v_bad.usr USING ERRCODE = 'unique_violation';
+    END IF;
+    -- the accounts, locked in one order (as _account_lock does, for all)
+    SELECT count(*) INTO v_locked FROM (
+        SELECT FROM paystream.subscriptions WHERE user_id = ANY (p_users)
+         ORDER BY user_id FOR UPDATE) l;
+    IF v_locked < (SELECT count(DISTINCT u) FROM unnest(p_users) u) THEN
+        INSERT INTO paystream.subscriptions (user_id)
+        SELECT DISTINCT u FROM unnest(p_users) u ORDER BY u
+        ON CONFLICT (user_id) DO NOTHING;
+        PERFORM FROM paystream.subscriptions WHERE user_id = ANY (p_users)
+         ORDER BY user_id FOR UPDATE;
+    END IF;
+    -- once per session: a session granted before grants nothing
+    WITH up AS (
+        INSERT INTO paystream.pack_purchases AS p (checkout_session_id, user_id, pack_id,
+                                                   credits, payment_intent, amount, status,
+                                                   event_id)
+        SELECT c.session, c.usr, c.pack, c.credits, c.intent, c.amount, 'granted', c.event_id
+          FROM unnest(p_sessions, p_users, v_ids, v_credits, p_intents, p_amounts, p_events)
+               WITH ORDINALITY AS c(session, usr, pack, credits, intent, amount, event_id, k)
+         ORDER BY c.k
+        ON CONFLICT (checkout_session_id) DO UPDATE
+           SET status = 'granted',
+               payment_intent = coalesce(EXCLUDED.payment_intent, p.payment_intent),
+               amount = coalesce(EXCLUDED.amount, p.amount),
+               event_id = EXCLUDED.event_id, updated_at = now()
+         WHERE p.status <> 'granted'
+        RETURNING p.checkout_session_id)
+    SELECT coalesce(array_agg(up.checkout_session_id), '{}') INTO v_granted FROM up;
+    -- the grants: each user's balance moved once, a ledger row per checkout
+    -- with the balance after it, in the checkouts' order (as _ledger_add)
+    WITH g AS (
+        SELECT c.* FROM unnest(p_users, p_sessions, v_ids, v_credits, p_events)
+                        WITH ORDINALITY AS c(usr, session, pack, credits, event_id, k)
+         WHERE c.session = ANY (v_granted)),
+    moved AS (
+        UPDATE paystream.subscriptions s
+           SET overage_credits = s.overage_credits + t.total, updated_at = now()
+          FROM (SELECT g.usr, sum(g.credits)::integer AS total FROM g GROUP BY g.usr) t
+         WHERE s.user_id = t.usr
+        RETURNING s.user_id, s.overage_credits AS after)
+    INSERT INTO paystream.credit_transactions (user_id, bucket, amount, kind, reference,
+                                               event_id, description, balance_after)
+    SELECT g.usr, 'overage', g.credits, 'pack_grant', g.session, g.event_id,
+           'credit pack ' || g.pack,
+           m.after - coalesce(sum(g.credits) OVER (PARTITION BY g.usr ORDER BY g.k
+                                                   ROWS BETWEEN 1 FOLLOWING
+                                                            AND UNBOUNDED FOLLOWING), 0)
+      FROM g JOIN moved m ON m.user_id = g.usr
+     ORDER BY g.k;
+    RETURN QUERY
+        SELECT c.event_id, CASE WHEN c.session = ANY (v_granted) THEN 'granted ' || c.credits
+                                ELSE 'nothing: session already granted' END
+          FROM unnest(p_events, p_sessions, v_credits) WITH ORDINALITY AS c(event_id, session,
+                                                                             credits, k)
+         ORDER BY c.k;
+END $$;
+
+-- One paid credit-pack checkout (_packs_paid).
 CREATE OR REPLACE FUNCTION paystream._pack_paid(p_user_id uuid, p_session text, p_pack_id text,
                                      p_price text, p_payment_intent text, p_customer text,
                                      p_amount bigint, p_event_id text)
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_pack paystream.credit_packs := paystream._pack_find(p_pack_id, p_price);
-    v_status text;
+    v_note text;
 BEGIN
-    PERFORM paystream._customer_link(p_customer, p_user_id, p_event_id);
-    PERFORM paystream._account_lock(p_user_id);
-    SELECT status INTO v_status FROM paystream.pack_purchases
-     WHERE checkout_session_id = p_session FOR UPDATE;
-    IF v_status = 'granted' THEN
-        RETURN 'nothing: session already granted';
-    END IF;
-    INSERT INTO paystream.pack_purchases AS p (checkout_session_id, user_id, pack_id, credits,
-                                               payment_intent, amount, status, event_id)
-    VALUES (p_session, p_user_id, v_pack.id, v_pack.credits, p_payment_intent, p_amount,
-            'granted', p_event_id)
-    ON CONFLICT (checkout_session_id) DO UPDATE
-       SET status = 'granted',
-           payment_intent = coalesce(EXCLUDED.payment_intent, p.payment_intent),
-           amount = coalesce(EXCLUDED.amount, p.amount),
-           event_id = EXCLUDED.event_id, updated_at = now();
-    PERFORM paystream._ledger_add(p_user_id, 'overage', v_pack.credits, 'pack_grant', p_session,
-                                  p_event_id, 'credit pack ' || v_pack.id);
-    RETURN 'granted ' || v_pack.credits;
+    SELECT r.note INTO v_note
+      FROM paystream._packs_paid(ARRAY[p_user_id], ARRAY[p_session], ARRAY[p_pack_id],
+                                 ARRAY[p_price], ARRAY[p_payment_intent], ARRAY[p_customer],
+                                 ARRAY[p_amount], ARRAY[p_event_id]) r;
+    RETURN v_note;
 END $$;
 
 -- checkout.session.async_payment_failed: recorded, no credits.

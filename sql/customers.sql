@@ -5,17 +5,18 @@
 -- through these mappings (SPEC §4: after metadata.user_id and
 -- client_reference_id, which the worker reads from the event itself).
 
--- Remember customer -> user. A customer never moves to another user silently.
--- The mapping is usually there already: one lookup then.
+-- Remember customer -> user, and return the customer's user (NULL without a
+-- customer). A customer never moves to another user silently. The mapping is
+-- usually there already: one lookup then.
 CREATE OR REPLACE FUNCTION paystream._customer_link(p_customer text, p_user_id uuid,
                                                     p_event_id text)
-RETURNS void
+RETURNS uuid
 LANGUAGE plpgsql AS $$
 DECLARE
     v_user uuid;
 BEGIN
     IF p_customer IS NULL THEN
-        RETURN;
+        RETURN NULL;
     END IF;
     SELECT user_id INTO v_user FROM paystream.customers WHERE stripe_customer_id = p_customer;
     IF NOT FOUND THEN
@@ -28,6 +29,7 @@ BEGIN
         RAISE EXCEPTION 'customer % belongs to user %, but this event names user %',
             p_customer, v_user, p_user_id USING ERRCODE = 'unique_violation';
     END IF;
+    RETURN v_user;
 END $$;
 
 -- The user of an event that names none, from the stored mappings (a

@@ -18,13 +18,15 @@
 -- whose, its subscription and period, what it granted (the most any of its
 -- events granted: the second of invoice.paid / .payment_succeeded grants
 -- nothing) and, when the invoice names it (before 2025-03-31.basil), the
--- payment that paid it.
+-- payment that paid it. Returns what the invoice has granted.
 CREATE OR REPLACE FUNCTION paystream._invoice_record(p_invoice text, p_user_id uuid, p_sub text,
                                                      p_period_end bigint, p_granted integer,
                                                      p_payment text, p_amount_paid bigint,
                                                      p_event_id text)
-RETURNS void
+RETURNS integer
 LANGUAGE plpgsql AS $$  -- PL/pgSQL keeps the statement's plan; a SQL function plans it per call
+DECLARE
+    v_granted integer;
 BEGIN
     INSERT INTO paystream.invoices AS i (invoice, user_id, subscription, period_end, granted,
                                          applied, payment, amount_paid, event_id)
@@ -34,7 +36,9 @@ BEGIN
        SET user_id = EXCLUDED.user_id, subscription = EXCLUDED.subscription,
            period_end = EXCLUDED.period_end, granted = greatest(i.granted, EXCLUDED.granted),
            applied = true, payment = coalesce(i.payment, EXCLUDED.payment),
-           amount_paid = coalesce(EXCLUDED.amount_paid, i.amount_paid), updated_at = now();
+           amount_paid = coalesce(EXCLUDED.amount_paid, i.amount_paid), updated_at = now()
+    RETURNING granted INTO v_granted;
+    RETURN v_granted;
 END $$;
 
 -- invoice_payment.paid (from 2025-03-31.basil; a charge names its invoice
@@ -78,6 +82,8 @@ CREATE OR REPLACE FUNCTION paystream._invoice_paid(p_user_id uuid, p_sub text, p
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
+    v_owner uuid;
+    v_moved integer;
     v paystream.subscriptions;
     h paystream.subscription_history;
     x record;
@@ -98,7 +104,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     x := paystream._plan_lines(p_prices, p_quantities, true);
-    PERFORM paystream._customer_link(p_customer, p_user_id, p_event_id);
+    v_owner := paystream._customer_link(p_customer, p_user_id, p_event_id);
     v := paystream._account_lock(p_user_id);
     h := paystream._sub_record(v, p_sub, NULL, p_event_id);
     IF v.stripe_subscription_id IS NULL THEN  -- the user's first: current from now on
@@ -116,7 +122,7 @@ BEGIN
     IF paystream._status_final(h.status) THEN
         v_note := 'nothing: subscription ' || h.status;
     ELSIF h.credit_period_end IS NULL OR p_period_end > h.credit_period_end THEN
-        PERFORM paystream._sub_credits(v, h, -h.credits_held, v_x, 'subscription_grant', p_invoice, p_event_id,
+        v_moved := paystream._sub_credits(v, h, -h.credits_held, v_x, 'subscription_grant', p_invoice, p_event_id,
                                        'plan ' || x.plan || CASE WHEN h.trial_end = p_period_end
                                                                  THEN ' trial credits'
                                                                  ELSE ' period credits' END,
@@ -124,7 +130,7 @@ BEGIN
         v_note := 'granted ' || v_x;
         v_granted := v_x;
     ELSIF p_period_end = h.credit_period_end AND v_x > h.credits_total THEN
-        PERFORM paystream._sub_credits(v, h, 0, v_x - h.credits_total, 'subscription_upgrade',
+        v_moved := paystream._sub_credits(v, h, 0, v_x - h.credits_total, 'subscription_upgrade',
                                        p_invoice, p_event_id, 'upgrade to plan ' || x.plan,
                                        h.credit_period_end, v_x);
         v_note := 'upgraded by ' || (v_x - h.credits_total);
@@ -132,7 +138,7 @@ BEGIN
     ELSE
         v_note := 'nothing: period already granted';
     END IF;
-    PERFORM paystream._invoice_record(p_invoice, p_user_id, p_sub, p_period_end, v_granted,
+    v_moved := paystream._invoice_record(p_invoice, p_user_id, p_sub, p_period_end, v_granted,
                                       p_payment, p_amount_paid, p_event_id);
     IF v.stripe_subscription_id <> p_sub THEN  -- its state event made the row current
         RETURN paystream._sub_replaced_note(p_sub, v.stripe_subscription_id)

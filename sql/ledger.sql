@@ -10,6 +10,12 @@
 -- SET on each would save and restore the GUC state on every call.
 -- Lock order, everywhere: the user's subscriptions row first (_account_lock),
 -- then any pack_purchases row.
+--
+-- Calls. A helper is called in an assignment (`v := paystream._f(...)`), even
+-- where its result is not needed, never with PERFORM: PERFORM runs a query
+-- through the executor (about 16,000 instructions of set-up per call on the
+-- worker's paths), an assignment of a function call is evaluated directly.
+-- So every helper returns something: the balance after, the user, the row.
 
 CREATE OR REPLACE FUNCTION paystream._refuse_ledger_rewrite() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -89,31 +95,36 @@ END $$;
 -- they belong to, in one statement: p_expire (zero or the leftover taken
 -- back, negative) then p_grant (a new period's credits, or an upgrade's
 -- difference), each a ledger row with the balance after it unless its amount
--- is zero; then the period's end and allowance are stored. The caller holds
--- the row lock (_account_lock).
+-- is zero; then the period's end and allowance are stored. Returns the
+-- bucket's balance after. The caller holds the row lock (_account_lock).
 CREATE OR REPLACE FUNCTION paystream._ledger_period(p_user_id uuid, p_expire integer,
                                                     p_grant integer, p_grant_kind text,
                                                     p_invoice text, p_event_id text,
                                                     p_grant_description text,
                                                     p_period_end bigint, p_total integer)
-RETURNS void
+RETURNS integer
 LANGUAGE plpgsql AS $$
+DECLARE
+    v_after integer;
 BEGIN
     WITH moved AS (
         UPDATE paystream.subscriptions
            SET credits_remaining = credits_remaining + p_expire + p_grant,
                credit_period_end = p_period_end, credits_total = p_total, updated_at = now()
          WHERE user_id = p_user_id
-        RETURNING credits_remaining AS after)
-    INSERT INTO paystream.credit_transactions (user_id, bucket, amount, kind, reference,
-                                               event_id, description, balance_after)
-    SELECT p_user_id, 'subscription', r.amount, r.kind, p_invoice, p_event_id, r.description,
-           r.after
-      FROM moved
-     CROSS JOIN LATERAL (VALUES (1, p_expire, 'subscription_expire', 'period ended',
-                                 moved.after - p_grant),
-                                (2, p_grant, p_grant_kind, p_grant_description, moved.after))
-           AS r(i, amount, kind, description, after)
-     WHERE r.amount <> 0
-     ORDER BY r.i;
+        RETURNING credits_remaining AS after),
+    added AS (
+        INSERT INTO paystream.credit_transactions (user_id, bucket, amount, kind, reference,
+                                                   event_id, description, balance_after)
+        SELECT p_user_id, 'subscription', r.amount, r.kind, p_invoice, p_event_id,
+               r.description, r.after
+          FROM moved
+         CROSS JOIN LATERAL (VALUES (1, p_expire, 'subscription_expire', 'period ended',
+                                     moved.after - p_grant),
+                                    (2, p_grant, p_grant_kind, p_grant_description, moved.after))
+               AS r(i, amount, kind, description, after)
+         WHERE r.amount <> 0
+         ORDER BY r.i)
+    SELECT after INTO v_after FROM moved;
+    RETURN v_after;
 END $$;

@@ -50,6 +50,7 @@ CREATE OR REPLACE FUNCTION paystream._payment_open(p_payment text, p_amount bigi
 RETURNS paystream.payments
 LANGUAGE plpgsql AS $$
 DECLARE
+    v_account paystream.subscriptions;
     s record;
     p paystream.payments;
 BEGIN
@@ -58,7 +59,7 @@ BEGIN
         RAISE EXCEPTION '%: waiting for the purchase payment % paid for (no granted credit-pack checkout or applied subscription invoice has it yet)',
             p_what, p_payment USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
-    PERFORM paystream._account_lock(s.user_id);
+    v_account := paystream._account_lock(s.user_id);
     INSERT INTO paystream.payments (payment, user_id, source, reference, subscription, period_end,
                                     granted, amount, event_id)
     VALUES (p_payment, s.user_id, s.source, s.reference, s.subscription, s.period_end,
@@ -82,6 +83,7 @@ CREATE OR REPLACE FUNCTION paystream._payment_settle(p paystream.payments, p_ref
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
+    v_moved integer;
     v paystream.subscriptions;
     h paystream.subscription_history;
     v_due integer := (p.granted::bigint * least(p.amount, p.refunded + p.disputed)
@@ -118,12 +120,12 @@ BEGIN
         v_note := format('gave back %s credits', v_move);
     END IF;
     IF p.source = 'pack' THEN
-        PERFORM paystream._ledger_add(p.user_id, 'overage', v_move,
+        v_moved := paystream._ledger_add(p.user_id, 'overage', v_move,
                                       CASE WHEN v_move < 0 THEN p_take_kind
                                            ELSE 'dispute_reinstatement' END,
                                       p_reference, p_event_id, 'credit pack ' || p.reference);
     ELSIF v_move <> 0 THEN
-        PERFORM paystream._sub_credits(v, h, 0, v_move,
+        v_moved := paystream._sub_credits(v, h, 0, v_move,
                                        CASE WHEN v_move < 0 THEN p_take_kind
                                             ELSE 'dispute_reinstatement' END,
                                        p_reference, p_event_id, 'invoice ' || p.reference,

@@ -145,6 +145,7 @@ CREATE OR REPLACE FUNCTION paystream._sub_sync(p_user_id uuid, p_changed text, p
 RETURNS paystream.subscriptions
 LANGUAGE plpgsql AS $$
 DECLARE
+    v_moved integer;
     v paystream.subscriptions;
     c paystream.subscription_history;
     v_switch boolean;
@@ -163,12 +164,12 @@ BEGIN
            SET credits_held = v.credits_remaining, credit_period_end = v.credit_period_end,
                credits_total = v.credits_total
          WHERE stripe_subscription_id = v.stripe_subscription_id;
-        PERFORM paystream._ledger_add(p_user_id, 'subscription', -v.credits_remaining,
+        v_moved := paystream._ledger_add(p_user_id, 'subscription', -v.credits_remaining,
                                       'subscription_expire', v.stripe_subscription_id, p_event_id,
                                       'replaced by subscription ' || c.stripe_subscription_id);
     END IF;
     IF v_switch THEN
-        PERFORM paystream._ledger_add(p_user_id, 'subscription', c.credits_held,
+        v_moved := paystream._ledger_add(p_user_id, 'subscription', c.credits_held,
                                       'subscription_restore', c.stripe_subscription_id,
                                       p_event_id, 'subscription current again');
         UPDATE paystream.subscription_history SET credits_held = 0
@@ -179,26 +180,30 @@ END $$;
 
 -- Move the credits of subscription h's account by p_expire then p_grant,
 -- and store its credit period and allowance: on the balance (ledger rows)
--- when h is current (v), in its record otherwise. The caller holds the row
--- lock.
+-- when h is current (v), in its record otherwise; returns that balance or
+-- record's credits after. The caller holds the row lock.
 CREATE OR REPLACE FUNCTION paystream._sub_credits(v paystream.subscriptions,
                                                   h paystream.subscription_history,
                                                   p_expire integer, p_grant integer,
                                                   p_kind text, p_reference text,
                                                   p_event_id text, p_description text,
                                                   p_period_end bigint, p_total integer)
-RETURNS void
+RETURNS integer
 LANGUAGE plpgsql AS $$
+DECLARE
+    v_after integer;
 BEGIN
     IF v.stripe_subscription_id = h.stripe_subscription_id THEN
-        PERFORM paystream._ledger_period(v.user_id, p_expire, p_grant, p_kind, p_reference,
-                                         p_event_id, p_description, p_period_end, p_total);
+        v_after := paystream._ledger_period(v.user_id, p_expire, p_grant, p_kind, p_reference,
+                                            p_event_id, p_description, p_period_end, p_total);
     ELSE
         UPDATE paystream.subscription_history
            SET credit_period_end = p_period_end, credits_total = p_total,
                credits_held = credits_held + p_expire + p_grant
-         WHERE stripe_subscription_id = h.stripe_subscription_id;
+         WHERE stripe_subscription_id = h.stripe_subscription_id
+        RETURNING credits_held INTO v_after;
     END IF;
+    RETURN v_after;
 END $$;
 
 -- What a subscription that is not current says of its event.
@@ -229,6 +234,8 @@ CREATE OR REPLACE FUNCTION paystream._subscription_state(p_user_id uuid, p_sub t
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
+    v_owner uuid;
+    v_moved integer;
     v paystream.subscriptions;
     h paystream.subscription_history;
     v_rank integer := paystream._status_rank(p_status);
@@ -249,7 +256,7 @@ BEGIN
     -- a final state applies whatever its prices are
     SELECT l.plan, l.credits, l.trial_credits INTO v_plan, v_credits, v_trial
       FROM paystream._plan_lines(p_prices, p_quantities, NOT v_final) l;
-    PERFORM paystream._customer_link(p_customer, p_user_id, p_event_id);
+    v_owner := paystream._customer_link(p_customer, p_user_id, p_event_id);
     v := paystream._account_lock(p_user_id);
     h := paystream._sub_record(v, p_sub, p_sub_created, p_event_id);
     v_first := h.state_created IS NULL;
@@ -304,13 +311,13 @@ BEGIN
          WHERE stripe_subscription_id = p_sub;
     END IF;
     IF v_apply AND v_final AND v.stripe_subscription_id = p_sub THEN
-        PERFORM paystream._ledger_add(p_user_id, 'subscription', -v.credits_remaining,
+        v_moved := paystream._ledger_add(p_user_id, 'subscription', -v.credits_remaining,
                                       'subscription_expire', p_sub, p_event_id,
                                       'subscription ' || p_status);
     END IF;
     IF NOT paystream._status_final(h.status) AND h.credit_period_end = p_period_end
        AND v_credits > h.credits_total THEN
-        PERFORM paystream._sub_credits(v, h, 0, v_credits - h.credits_total,
+        v_moved := paystream._sub_credits(v, h, 0, v_credits - h.credits_total,
                                        'subscription_upgrade', p_event_id, p_event_id,
                                        'upgrade to plan ' || v_plan, h.credit_period_end,
                                        v_credits);
@@ -341,9 +348,12 @@ CREATE OR REPLACE FUNCTION paystream._invoice_payment_failed(p_user_id uuid, p_s
                                                              p_event_id text)
 RETURNS text
 LANGUAGE plpgsql AS $$
+DECLARE
+    v_owner uuid;
+    v_record paystream.subscription_history;
 BEGIN
-    PERFORM paystream._customer_link(p_customer, p_user_id, p_event_id);
-    PERFORM paystream._sub_record(paystream._account_lock(p_user_id), p_sub, NULL, p_event_id);
+    v_owner := paystream._customer_link(p_customer, p_user_id, p_event_id);
+    v_record := paystream._sub_record(paystream._account_lock(p_user_id), p_sub, NULL, p_event_id);
     RETURN format('recorded: payment of invoice %s failed (the status comes from subscription %s''s events)',
                   p_invoice, p_sub);
 END $$;

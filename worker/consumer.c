@@ -86,6 +86,8 @@ static void redis_connect_loop(consumer *c) {
 }
 
 static void pg_connect_loop(consumer *c) {
+    log_warn("consumer %s: PostgreSQL connection lost (%s); reconnecting", c->name,
+             c->pg && pg_errstr(c->pg)[0] ? pg_errstr(c->pg) : "the server takes no writes");
     pg_close(c->pg);
     wmetrics_seen_postgres(false);
     c->pg = pg_connect_retry(c->cfg->database_url, c->stop);
@@ -293,6 +295,14 @@ static void count_done(consumer *c, const stream_entry *e, const apply_info *inf
     if (c->from_waiting) wmetrics_waiting_add(-1);
 }
 
+/* apply_entry, where an event refused for the session's sake (SQLSTATE
+ * 25006 under a savepoint: the server was made read-only) is no failure of
+ * the event's: it goes again on a new connection, counting no attempt. */
+static apply_result apply_one(consumer *c, const stream_entry *e, apply_info *info) {
+    apply_result r = apply_entry(c->cfg, c->pg, e, info);
+    return r == APPLY_RETRY && pg_sqlstate_is_lost(info->sqlstate) ? APPLY_DB_LOST : r;
+}
+
 static void process(consumer *c, const stream_entry *e) {
     apply_info info;
     log_ctx lc = {e->event_id, e->id};
@@ -303,8 +313,7 @@ static void process(consumer *c, const stream_entry *e) {
     }
     apply_result r;
     int64_t t0 = time_mono_us();
-    while ((r = apply_entry(c->cfg, c->pg, e, &info)) == APPLY_DB_LOST && !*c->stop) {
-        log_ev_warn(&lc, "PostgreSQL connection lost; reconnecting");
+    while ((r = apply_one(c, e, &info)) == APPLY_DB_LOST && !*c->stop) {
         pg_connect_loop(c);
         if (c->pg == NULL) return;
         t0 = time_mono_us();
@@ -344,6 +353,16 @@ static void settle_batch(consumer *c, size_t n) {
         if (c->slots[i].res != APPLY_DONE) handle_failure(c, c->slots[i].e, &c->slots[i].info);
 }
 
+/* apply_batch, the same way as apply_one: the whole batch goes again on a
+ * new connection (what it did apply is then a duplicate). */
+static apply_result apply_slots(consumer *c, size_t n, char *why, size_t whylen) {
+    apply_result r = apply_batch(c->cfg, c->pg, c->slots, n, why, whylen);
+    for (size_t i = 0; r == APPLY_DONE && i < n; i++)
+        if (c->slots[i].res != APPLY_DONE && pg_sqlstate_is_lost(c->slots[i].info.sqlstate))
+            r = APPLY_DB_LOST;
+    return r;
+}
+
 /* Apply up to BATCH_MAX entries in one transaction. */
 static void apply_chunk(consumer *c, stream_entry *entries, size_t count) {
     size_t n = 0;
@@ -361,9 +380,7 @@ static void apply_chunk(consumer *c, stream_entry *entries, size_t count) {
     if (n == 0) return;
     apply_result r;
     int64_t t0 = time_mono_us();
-    while ((r = apply_batch(c->cfg, c->pg, c->slots, n, why, sizeof(why))) == APPLY_DB_LOST &&
-           !*c->stop) {
-        log_warn("consumer %s: PostgreSQL connection lost; reconnecting", c->name);
+    while ((r = apply_slots(c, n, why, sizeof(why))) == APPLY_DB_LOST && !*c->stop) {
         pg_connect_loop(c);
         if (c->pg == NULL) return;
         t0 = time_mono_us();
@@ -515,7 +532,8 @@ void consumer_run(const ps_config *cfg, int index, volatile sig_atomic_t *stop,
     snprintf(c.dead_stream, sizeof(c.dead_stream), "%s:dead", cfg->stream);
     str_copy(c.claim_cursor, "0-0", sizeof(c.claim_cursor));
     redis_connect_loop(&c);
-    pg_connect_loop(&c);
+    c.pg = pg_connect_retry(cfg->database_url, stop);
+    wmetrics_seen_postgres(c.pg != NULL);
     if (c.redis && c.pg) log_info("consumer %s: ready", c.name);
     while (!*stop && c.redis && c.pg) {
         if (c.recover_own)

@@ -1,7 +1,8 @@
 /* group_stats.c - the group-wide gauges of /metrics and the probes behind
- * /readyz (see group_stats.h): XINFO GROUPS, XPENDING and XLEN on Redis, one
- * SELECT on the waiting table in PostgreSQL, at most once a second, on the
- * admin thread's own connections (never the consumers').
+ * /readyz (see group_stats.h): XINFO GROUPS, XPENDING and XLEN on Redis; in
+ * PostgreSQL, whether it takes writes (a standby is not ready: failover) and
+ * one SELECT on the waiting table; at most once a second, on the admin
+ * thread's own connections (never the consumers').
  *
  * The waiting table is read through ps_waiting_summary (sql/events.sql),
  * which the worker's least-privilege login may call. A database whose schema
@@ -139,12 +140,19 @@ static int ask_waiting(group_stats *gs, wm_group *g) {
     return 0;
 }
 
-/* The waiting table when readable, else a SELECT 1: does PostgreSQL answer? */
+/* Does a PostgreSQL that takes writes answer (a standby does not count)?
+ * Then the waiting table, when readable. */
 static void refresh_postgres(group_stats *gs, wm_group *g) {
-    char err[256];
+    char err[512];
     if (gs->pg == NULL) gs->pg = pg_connect(gs->cfg->database_url, err, sizeof(err));
     if (gs->pg == NULL) {
         log_debug("metrics: %s", err);
+        return;
+    }
+    if (pg_check_writable(gs->pg) != 0) {
+        log_debug("metrics: PostgreSQL: %s", pg_errstr(gs->pg));
+        pg_close(gs->pg);
+        gs->pg = NULL;
         return;
     }
     if (!gs->waiting_denied) {
@@ -156,7 +164,7 @@ static void refresh_postgres(group_stats *gs, wm_group *g) {
                      "paystream_worker_waiting_events counts what this process saw");
         }
     }
-    g->postgres_up = g->waiting_known || pg_exec(gs->pg, "SELECT 1", 0, NULL, NULL) == 0;
+    g->postgres_up = g->waiting_known || !pg_is_lost(gs->pg);
     if (!g->postgres_up) {
         pg_close(gs->pg);
         gs->pg = NULL;

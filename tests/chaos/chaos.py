@@ -6,8 +6,9 @@ AOF of deploy/redis.conf, on loopback) and needs PS_BIN_DIR: use tests/chaos/run
 It generates signed, realistic events (plan.py), starts two ingest processes
 sharing one port and three workers (cluster.py), and posts every event twice in
 a shuffled order, some late, retrying like Stripe (poster.py), while faults.py
-kills and restarts workers, ingest, Redis and PostgreSQL. Once the workers have
-drained the stream, the same events are applied in order, once each, by the
+kills and restarts workers, ingest, Redis and PostgreSQL (and with --pg-failover
+fails PostgreSQL over to its synchronous standby). Once the workers have drained
+the stream, the same events are applied in order, once each, by the
 same worker on a fresh database, and the two must agree (verify.py). Prints
 the figures; exit status 0 only if every check passed.
 """
@@ -64,7 +65,7 @@ def sanitizer_reports(logdir):
 def chaos_phase(a, check, events, poison, deliveries, url, logdir):
     """Post under faults and drain; (cluster, redis, poster stats, faults, timings)."""
     secret = "whsec_chaos_" + os.urandom(12).hex()
-    cluster = cl.Cluster(a, secret, logdir)
+    cluster = cl.Cluster(a, secret, logdir, url)
     cl.prepare_db(url, a.plans)
     cluster.start()
     redis = services.Redis(int(os.environ["PS_REDIS_PORT"]))
@@ -126,11 +127,17 @@ def main():
     ap.add_argument("--fault-every", type=float, default=8.0, help="mean seconds between faults")
     ap.add_argument("--drain-timeout", type=float, default=600)
     ap.add_argument("--plans", default=os.path.join(HERE, "..", "events", "plans.txt"))
+    ap.add_argument("--pg-failover", action="store_true",
+                    help="the ledger on a primary with a synchronous standby; one more fault: "
+                    "SIGKILL the primary, promote the standby, make a new standby")
     a = ap.parse_args()
     if a.late is None:
         a.late = max(5.0, min(60.0, a.events * 60 / 100000))
     check, start = Checks(), time.monotonic()
     url = os.environ["PAYSTREAM_DATABASE_URL"]
+    if a.pg_failover:  # the reference run keeps the stack's own server
+        url = services.pair("pg_pair_start_print").strip().splitlines()[-1]
+        log("the ledger on a primary and its synchronous standby: %s" % url)
     logdir = os.path.join(os.environ["PS_STACK_DIR"], "chaos")
     os.makedirs(logdir, exist_ok=True)
 

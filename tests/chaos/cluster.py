@@ -17,8 +17,10 @@ STREAM, GROUP, REF_STREAM = "paystream:events", "paystream", "paystream:ref"
 
 
 class Cluster:
-    def __init__(self, a, secret, logdir):
+    def __init__(self, a, secret, logdir, url):
         self.a, self.secret, self.stack_dir = a, secret, os.environ["PS_STACK_DIR"]
+        self.url = url  # the ledger's database (both hosts with --pg-failover)
+        self.pair = a.pg_failover
         env = dict(os.environ, PAYSTREAM_STREAM=STREAM, PAYSTREAM_GROUP=GROUP,
                    ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1"),
                    UBSAN_OPTIONS=os.environ.get("UBSAN_OPTIONS",
@@ -45,7 +47,7 @@ class Cluster:
     def start_worker(self, name, **extra):
         env = {"PAYSTREAM_CONCURRENCY": str(self.a.concurrency), "PAYSTREAM_CLAIM_IDLE_MS": "4000",
                "PAYSTREAM_MAX_ATTEMPTS": str(self.max_attempts), "PAYSTREAM_WAIT_MAX": self.wait_max,
-               "PAYSTREAM_LOG": "info"}
+               "PAYSTREAM_LOG": "info", "PAYSTREAM_DATABASE_URL": self.url}
         env.update(extra)
         self.procs.start(name, "paystream-worker", env)
 

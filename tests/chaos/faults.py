@@ -1,11 +1,15 @@
 """faults.py - the chaos run's fault driver.
 
-At seeded random moments it does one of four things, taking the kinds in
-seeded random order, each kind once per round of four:
+At seeded random moments it does one of four things (five with
+--pg-failover), taking the kinds in seeded random order, each kind once per
+round:
   worker_kill    SIGKILL a worker process, start a new one a moment later
   ingest_kill    SIGKILL one of the ingest processes sharing the port, restart it
   redis_restart  SIGKILL redis-server (AOF, appendfsync always) and start it again
-  pg_restart     pg_ctl restart -m immediate (a crash and recovery)
+  pg_restart     pg_ctl restart -m immediate (a crash and recovery) of the primary
+  pg_failover    SIGKILL the primary's processes, promote the synchronous
+                 standby a moment later, then make a new standby of it on the
+                 lost primary's port (tests/harness/pg_standby.sh)
 Every fault is logged with its time; it stops once told to and every kind has
 happened at least once.
 """
@@ -24,15 +28,16 @@ class Faults:
     def __init__(self, cluster, seed, every_s, log):
         self.cluster, self.every_s, self.log = cluster, every_s, log
         self.rng = random.Random("faults/%s" % seed)
-        self.count = {k: 0 for k in KINDS}
-        self.down_s = {k: 0.0 for k in KINDS}
+        self.all = KINDS + (("pg_failover",) if cluster.pair else ())
+        self.count = {k: 0 for k in self.all}
+        self.down_s = {k: 0.0 for k in self.all}
         self.errors = []
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def kinds(self):
         while True:
-            order = list(KINDS)
+            order = list(self.all)
             self.rng.shuffle(order)
             yield from order
 
@@ -91,8 +96,20 @@ class Faults:
         return "SIGKILL redis-server (pid %d), started again on its AOF" % pid
 
     def pg_restart(self, pause):
+        if self.cluster.pair:
+            services.pair("pg_pair_restart_primary", "immediate")
+            return "pg_ctl restart -m immediate of the primary"
         services.stack("stack_restart_pg", "immediate")
         return "pg_ctl restart -m immediate"
 
+    def pg_failover(self, pause):
+        start = time.monotonic()
+        services.pair("pg_pair_kill_primary")
+        time.sleep(pause)
+        services.pair("pg_pair_promote")
+        promoted = time.monotonic() - start
+        services.pair("pg_pair_rebuild")
+        return "SIGKILL the primary, standby promoted after %.1f s, a new standby made" % promoted
+
     def summary(self):
-        return ", ".join("%s %d" % (k, self.count[k]) for k in KINDS)
+        return ", ".join("%s %d" % (k, self.count[k]) for k in self.all)

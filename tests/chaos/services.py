@@ -3,8 +3,9 @@
 A minimal Redis client (RESP over a socket, enough for XINFO, XLEN, EVAL and
 pipelined XADD), psql for queries, and the paystream processes this run starts
 (ingest and worker, owned as subprocesses: started, SIGKILLed, restarted and
-stopped by pid). Redis and PostgreSQL belong to tests/harness/stack.sh; they are
-crashed here by the pid they wrote and brought back by its helpers.
+stopped by pid). Redis and PostgreSQL belong to tests/harness/stack.sh (with
+--pg-failover, the ledger's PostgreSQL is pg_standby.sh's primary and standby);
+they are crashed here by the pid they wrote and brought back by its helpers.
 """
 import os
 import signal
@@ -17,6 +18,7 @@ from plan import se
 
 PSQL = "/usr/lib/postgresql/15/bin/psql"
 STACK_SH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness", "stack.sh")
+PAIR_SH = os.path.join(os.path.dirname(STACK_SH), "pg_standby.sh")
 
 
 # ------------------------------------------------------------------ Redis --
@@ -109,6 +111,16 @@ def stack(helper, *args):
     env); what it printed."""
     return subprocess.run(["bash", "-c", '. "$0"; "$@"', STACK_SH, helper] + list(args),
                           check=True, timeout=180, capture_output=True, text=True).stdout
+
+
+def pair(helper, *args):
+    """Run one function of tests/harness/pg_standby.sh (a primary and its
+    synchronous standby; --pg-failover); what it printed on stdout."""
+    out = subprocess.run(["bash", "-c", '. "$0"; . "$1"; shift; "$@"', STACK_SH, PAIR_SH, helper]
+                         + list(args), timeout=180, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError("%s: %s" % (helper, out.stderr.strip()[-500:]))
+    return out.stdout
 
 
 # -------------------------------------------------------------- processes --

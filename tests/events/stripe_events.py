@@ -12,6 +12,10 @@ shapes: 2025-03-31.basil and later (the fixtures' own shape) and the earlier one
   gen poison [--api-version V]                unknown price/pack, unresolvable user
   gen many --users N [--api-version mixed] [--spread-days D]
                                               many lifecycles, interleaved by time
+  gen renewal-day --users N [--packs K]       phase "setup": the users' sign-ups and
+                                              upgrades; phase "day": events that each
+                                              write the ledger (K pack purchases, the
+                                              upgrade's invoice, the renewal)
   shuffle --seed N [--dups RATE]              a random delivery order with duplicates
   post --url URL --secret S [--phase P]       sign (Stripe-Signature) and POST each event
   resp [--stream KEY]                         XADD commands for `redis-cli --pipe`
@@ -348,6 +352,32 @@ def lifecycle(g, user, t0, cancel=True):
     return u
 
 
+# The events of a lifecycle that each write the ledger: a renewal day's
+# traffic. What they need first (the sign-up, the upgraded subscription) is
+# the "setup" phase.
+DAY_EVENTS = {("pack", "checkout.session.completed"), ("upgrade", "invoice.paid"),
+              ("renewal", "customer.subscription.updated"), ("renewal", "invoice.paid")}
+SETUP_EVENTS = {("upgrade", "customer.subscription.updated")}
+
+
+def renewal_day(g, user, t0, packs):
+    """One subscriber's setup and day events; packs >= 1 pack purchases."""
+    u = lifecycle(g, user, t0, cancel=False)
+    kept = []
+    for ev in g.events:
+        key = (ev["phase"], ev["type"])
+        if key in DAY_EVENTS:
+            kept.append(dict(ev, phase="day"))
+        elif ev["phase"] == "signup" or key in SETUP_EVENTS:
+            kept.append(dict(ev, phase="setup"))
+    g.events = kept
+    for i in range(1, packs):
+        tp = t0 + 3 * DAY + 600 * i
+        g.event("checkout.session.completed",
+                g.checkout(u, "payment", tp, g.sid("cs", 58), g.sid("pi", 24),
+                           metadata={"user_id": user, "credit_pack": "pack50"}), tp, "day", user)
+
+
 def poison(g, t0):
     """Events that can never apply: each fails for a reason the test checks."""
     # a subscription on a price no plan has
@@ -391,7 +421,7 @@ def cmd_gen(a):
         g = Gen(fx, plans, a.seed, a.api_version)
         poison(g, t0)
         events = g.events
-    else:  # many: each user's life starts at its own time; all sorted by created
+    else:  # many users, each starting at its own time; all sorted by created
         rng = random.Random(a.seed)
         events = []
         for i in range(a.users):
@@ -399,8 +429,11 @@ def cmd_gen(a):
             if api == "mixed":
                 api = BASIL if i % 2 == 0 else OLD_SHAPE
             g = Gen(fx, plans, "%s/%d" % (a.seed, i), api)
-            lifecycle(g, user_uuid(rng), t0 + rng.randrange(0, a.spread_days * DAY),
-                      cancel=i % 3 == 0)
+            start = t0 + rng.randrange(0, a.spread_days * DAY)
+            if a.scenario == "renewal-day":
+                renewal_day(g, user_uuid(rng), start, a.packs)
+            else:
+                lifecycle(g, user_uuid(rng), start, cancel=i % 3 == 0)
             events.extend(g.events)
         events.sort(key=lambda ev: ev["created"])
     out = sys.stdout
@@ -506,13 +539,14 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     g = sub.add_parser("gen", help="generate events (JSON lines on stdout)")
-    g.add_argument("scenario", choices=["lifecycle", "poison", "many"])
+    g.add_argument("scenario", choices=["lifecycle", "poison", "many", "renewal-day"])
     g.add_argument("--seed", default="1")
     g.add_argument("--user", help="user uuid (lifecycle; default: from the seed)")
     g.add_argument("--users", type=int, default=100, help="users (many)")
     g.add_argument("--api-version", default=BASIL, help="%s, %s, ... or mixed (many)" %
                    (BASIL, OLD_SHAPE))
     g.add_argument("--no-cancel", action="store_true", help="lifecycle without cancellation")
+    g.add_argument("--packs", type=int, default=1, help="pack purchases per user (renewal-day)")
     g.add_argument("--spread-days", type=days, default=20,
                    help="many: users' lives start over this many days (a life lasts 35): "
                    "over 20 the first events are sign-ups and the last renewals, refunds and "

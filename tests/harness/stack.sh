@@ -120,9 +120,12 @@ stack_stop() {
     if [ -f "$PS_STACK_DIR/redis.pid" ]; then
         kill "$(cat "$PS_STACK_DIR/redis.pid")" 2>/dev/null
     fi
-    if [ -f "$PS_STACK_DIR/pg/postmaster.pid" ]; then
-        stack_as_pg "$PS_PG_BIN/pg_ctl" -D "$PS_STACK_DIR/pg" -m immediate -w stop >/dev/null 2>&1
-    fi
+    # the stack's server, and any a test made beside it (pg_standby.sh)
+    local pidfile
+    for pidfile in "$PS_STACK_DIR"/*/postmaster.pid; do
+        [ -f "$pidfile" ] || continue
+        stack_as_pg "$PS_PG_BIN/pg_ctl" -D "$(dirname "$pidfile")" -m immediate -w stop >/dev/null 2>&1
+    done
     for _ in $(seq 1 50); do
         [ -f "$PS_STACK_DIR/redis.pid" ] && kill -0 "$(cat "$PS_STACK_DIR/redis.pid")" 2>/dev/null || break
         sleep 0.1

@@ -56,7 +56,10 @@ ps_waiting_due worker
 ps_waiting_failed worker
 ps_waiting_summary worker operator
 _account_lock -
+_batch_by_payment -
+_batch_event -
 _batch_rule -
+_batch_user -
 _batch_write -
 _charge_dispute -
 _charge_refunded -
@@ -74,6 +77,7 @@ _ledger_period -
 _pack_failed -
 _pack_find -
 _pack_paid -
+_packs_paid -
 _payment_open -
 _payment_settle -
 _payment_source -
@@ -176,7 +180,7 @@ for bad in '' '{}' 'not json' '{"sub":"nobody"}' '{"sub":42}' "{\"sub\":\"$A' OR
         -c "SELECT set_config('request.jwt.claims', \$\$${bad}\$\$, true)" \
         -c "SELECT * FROM paystream.my_credit_balance()" 2>&1 || true)
     check "claims [$bad] are refused with a clear error" yes \
-        "$(echo "$out" | grep -qE 'no signed-in user|not JSON|sub claim must be' && echo yes || echo "no: $out")"
+        "$(grep -qE 'no signed-in user|not JSON|sub claim must be' <<<"$out" && echo yes || echo "no: $out")"
 done
 check "without claims at all: refused (28000)" 28000 \
     "$(state_of user "SELECT * FROM paystream.my_credit_history()")"

@@ -16,7 +16,12 @@
 #     account; a replaced subscription's invoice is still skipped;
 #  7. plans: once a session has called it, a call with one event
 #     plans nothing, where the duplicate check used to be planned every time;
-#  8. the row type's fields and the worker's (worker/ledger_row.c) agree.
+#  8. the row type's fields and the worker's (worker/ledger_row.c) agree;
+#  9. a batch's pack purchases are applied together (one _packs_paid call):
+#     each grants once with its balance after it in the batch's order, an
+#     event twice is a duplicate, a session granted before grants nothing;
+#     with one that cannot apply (an unknown pack, another user's customer)
+#     the batch runs event by event and only that one fails.
 . "$(dirname "$0")/lib.sh"
 
 "$CTL" migrate >/dev/null
@@ -199,5 +204,57 @@ check "paystream.batch_event's fields are worker/ledger_row.c's, in order" \
     "$(grep -o '^    {"[a-z_]*", F_' "$PS_SOURCE_DIR/worker/ledger_row.c" | cut -d'"' -f2 | paste -sd,)" \
     "$(sql "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute
              WHERE attrelid = 'paystream.batch_event'::regclass AND attnum > 0 AND NOT attisdropped")"
+
+# ---------------------------------------------- 9. pack purchases at once --
+U4=00000000-0000-4000-8000-0000000000c4
+U5=00000000-0000-4000-8000-0000000000c5
+pack() { # pack EVENT USER SESSION [FIELD=VALUE...]
+    local ev=$1 usr=$2 cs=$3
+    shift 3
+    row pack_paid "$ev" user_id="$usr" session="$cs" pack_id=pack50 payment_intent="pi_${cs#cs_}" \
+        customer="cus_$usr" "$@"
+}
+check "a session granted alone first" "1 | applied | $U4 | granted 50" \
+    "$(call "$(pack evt_p0 "$U4" cs_p0)")"
+# calls_of FUNCTION BATCH...: the batch's answer, then how often FUNCTION ran for it
+calls_of() {
+    local f=$1 rows
+    shift
+    rows=$(IFS=,; echo "$*")
+    "${PSQL[@]}" "$PAYSTREAM_DATABASE_URL" -c "SET track_functions = 'all'" -c "
+        SELECT concat_ws(' | ', k, status, user_id, note, err_code, err_message)
+          FROM paystream.ps_apply_batch(ARRAY[$rows])" -c "SELECT pg_stat_force_next_flush()" \
+        -c "SELECT 'calls ' || coalesce((SELECT calls FROM pg_stat_user_functions
+                                          WHERE funcname = '$f'), 0)" | grep -v '^$'
+}
+sql "SELECT pg_stat_reset()" >/dev/null
+out=$(calls_of _packs_paid "$(pack evt_p1 "$U4" cs_p1)" "$(pack evt_p2 "$U5" cs_p2)" \
+    "$(pack evt_p3 "$U4" cs_p3)" "$(pack evt_p1 "$U4" cs_p1)" "$(pack evt_p4 "$U4" cs_p0)" \
+    "$(row record evt_p5 status=skipped note=x user_id="$U5")")
+check "five pack events in one call: granted in order, a duplicate, a session granted before" \
+    "1 | applied | $U4 | granted 50
+2 | applied | $U5 | granted 50
+3 | applied | $U4 | granted 50
+4 | duplicate
+5 | applied | $U4 | nothing: session already granted
+6 | skipped | $U5 | x
+calls 1" "$out"
+check "each grant a ledger row with the balance after it, in the batch's order" \
+    "$U4 cs_p0 50 50|$U4 cs_p1 50 100|$U4 cs_p3 50 150|$U5 cs_p2 50 50" \
+    "$(sql "SELECT string_agg(concat_ws(' ', user_id, reference, amount, balance_after), '|'
+                              ORDER BY user_id, id)
+              FROM paystream.credit_transactions WHERE user_id IN ('$U4', '$U5')")"
+check "the balances, and each session's purchase with its event" "150 50 cs_p0:evt_p0,cs_p1:evt_p1,cs_p2:evt_p2,cs_p3:evt_p3" \
+    "$(overage "$U4") $(overage "$U5") $(sql "SELECT string_agg(checkout_session_id || ':' || event_id, ','
+        ORDER BY 1) FROM paystream.pack_purchases WHERE user_id IN ('$U4', '$U5')")"
+out=$(call "$(pack evt_p6 "$U4" cs_p6)" "$(pack evt_p7 "$U5" cs_p7 pack_id=pack_nosuch)" \
+    "$(pack evt_p8 "$U5" cs_p8 customer="cus_$U4")" "$(pack evt_p9 "$U5" cs_p9)")
+check "an unknown pack and another user's customer fail alone, the others grant one by one" \
+    "1 | applied | $U4 | granted 50
+2 | failed | $U5 | P0002 | unknown credit pack pack_nosuch: add it with paystreamctl plans load, then replay
+3 | failed | $U5 | 23505 | customer cus_$U4 belongs to user $U4, but this event names user $U5
+4 | applied | $U5 | granted 50" "$out"
+check "and the balances moved by those two only" "200 100" "$(overage "$U4") $(overage "$U5")"
+check "reconcile is clean" 0 "$("$CTL" reconcile >/dev/null 2>&1; echo $?)"
 
 done_testing
