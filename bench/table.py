@@ -15,7 +15,7 @@ import statistics
 import sys
 
 TARGETS = {"node": 5.0, "bare": 0.8, "worker": 3.0, "renewal": 2.5, "e2e_p99_ms": 50.0,
-           "deduct": 0.9}
+           "deduct": 0.9, "wait1": 3.0}
 ISSUE = {"worker": 6, "renewal": 23}
 
 
@@ -108,6 +108,17 @@ def ingest_rows(out, row, spreads):
         if a:
             rs = " / ".join(f(ratio(num(ps, k), num(a, k)), ".2f") for k in ("p50_ms", "p99_ms", "p999_ms"))
             row("ingest p50 / p99 / p99.9 ms at max load", lat(ps), label, lat(a), rs, "-", "")
+    # PAYSTREAM_REDIS_MIN_REPLICAS=1: each 200 after WAIT 1 (issue 21), against Node without
+    w, a = ing.get("wait1"), ing.get("node")
+    if w and a:
+        r = ratio(num(w, "rps"), num(a, "rps"))
+        runs = f"{f(num(w, 'rps_min'))} - {f(num(w, 'rps_max'))}" if num(w, "runs") != 1 else ""
+        row("ingest req/s with MIN_REPLICAS=1 (WAIT 1, one replica)", f(num(w, "rps")),
+            "Node stripe + ioredis (no WAIT)", f(num(a, "rps")), f(r, ".2f") + "x",
+            f"≥ {TARGETS['wait1']}x: {verdict(r, TARGETS['wait1'])}", runs)
+        row("ingest p50 / p99 / p99.9 ms with MIN_REPLICAS=1", lat(w), "Node", lat(a),
+            " / ".join(f(ratio(num(w, k), num(a, k)), ".2f") for k in ("p50_ms", "p99_ms", "p999_ms")),
+            "-", "")
     half = ing.get("paystream/half")
     if half:
         row(f"ingest p50 / p99 / p99.9 ms at half load ({f(num(half, 'rps'))} req/s)", lat(half), "-", "-", "-",

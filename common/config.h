@@ -27,6 +27,7 @@ typedef struct ps_config {
     long max_attempts;
     long max_body;
     long max_connections;
+    long redis_min_replicas; /* ingest: WAIT for this many replicas before 200 */
     long redis_timeout_ms;
     char *redis_url;
     long retention; /* seconds */

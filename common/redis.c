@@ -1,7 +1,10 @@
-/* redis.c - blocking hiredis wrapper (see redis.h). Only this file and
- * redis_async.c include hiredis. */
+/* redis.c - blocking hiredis wrapper (see redis.h). Only this file,
+ * redis_async.c and redis_sentinel.c include hiredis. With a
+ * redis-sentinel:// URL every (re)connect asks the sentinels first and checks
+ * ROLE, and a -READONLY reply counts as a lost connection. */
 #include "redis.h"
 #include "alloc.h"
+#include "redis_sentinel.h"
 #include "redis_url.h"
 #include "strbuf.h"
 
@@ -21,6 +24,9 @@ static void redis_set_error(redis_conn *c, int err, const char *msg) {
     c->err = err;
     str_copy(c->errstr, msg ? msg : "", sizeof(c->errstr));
 }
+
+/* At most this long per sentinel asked (connect, then the reply). */
+#define SENTINEL_ASK_MS 500
 
 static struct timeval to_tv(long ms) {
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
@@ -56,9 +62,38 @@ static int redis_handshake(redis_conn *c) {
     return 0;
 }
 
+/* Sentinel URLs: the node we reached must say it is the master. */
+static int redis_check_role(redis_conn *c) {
+    char role[32], msg[300];
+    redisReply *r = redisCommand(c->ctx, "ROLE");
+    bool master = sentinel_role_is_master(r, role, sizeof(role));
+    if (r == NULL) {
+        redis_set_error(c, RCONN_ERR_IO, c->ctx->errstr);
+        return -1;
+    }
+    freeReplyObject(r);
+    if (master) return 0;
+    snprintf(msg, sizeof(msg), "%s:%d is not the master of '%s' (ROLE says %s); asking again",
+             c->url.host, c->url.port, c->url.master, role);
+    redis_set_error(c, RCONN_ERR_IO, msg);
+    return -1;
+}
+
+/* Sentinel URLs: where the sentinels say the master is now. */
+static int redis_find_master(redis_conn *c) {
+    char why[512], msg[600];
+    long each = c->timeout_ms < SENTINEL_ASK_MS ? c->timeout_ms : SENTINEL_ASK_MS;
+    if (sentinel_find_master(&c->url, each, why, sizeof(why)) == 0) return 0;
+    snprintf(msg, sizeof(msg), "cannot find the Redis master: %s", why);
+    redis_set_error(c, RCONN_ERR_IO, msg);
+    return -1;
+}
+
 static int redis_dial(redis_conn *c) {
     struct timeval tv = to_tv(c->timeout_ms);
     if (c->ctx) redisFree(c->ctx);
+    c->ctx = NULL;
+    if (redis_url_is_sentinel(&c->url) && redis_find_master(c) != 0) return -1;
     c->ctx = c->url.path ? redisConnectUnixWithTimeout(c->url.path, tv)
                          : redisConnectWithTimeout(c->url.host, c->url.port, tv);
     if (c->ctx == NULL) {
@@ -67,7 +102,11 @@ static int redis_dial(redis_conn *c) {
     }
     if (c->ctx->err) {
         char where[256];
-        redis_url_describe(&c->url, where, sizeof(where));
+        if (redis_url_is_sentinel(&c->url))
+            snprintf(where, sizeof(where), "%s:%d (master '%s')", c->url.host, c->url.port,
+                     c->url.master);
+        else
+            redis_url_describe(&c->url, where, sizeof(where));
         char msg[512];
         snprintf(msg, sizeof(msg), "cannot connect to Redis at %s: %s", where, c->ctx->errstr);
         redis_set_error(c, RCONN_ERR_IO, msg);
@@ -75,11 +114,16 @@ static int redis_dial(redis_conn *c) {
     }
     redisSetTimeout(c->ctx, tv);
     if (redis_handshake(c) != 0) return -1;
+    if (redis_url_is_sentinel(&c->url) && redis_check_role(c) != 0) {
+        redisFree(c->ctx); /* never a command to a node that is not the master */
+        c->ctx = NULL;
+        return -1;
+    }
     redis_set_error(c, RCONN_OK, NULL);
     return 0;
 }
 
-redis_conn *redis_open(const char *url, long timeout_ms, char *err, size_t errlen) {
+redis_conn *redis_new(const char *url, long timeout_ms, char *err, size_t errlen) {
     redis_conn *c = ps_calloc(1, sizeof(*c));
     if (c == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -92,6 +136,13 @@ redis_conn *redis_open(const char *url, long timeout_ms, char *err, size_t errle
         return NULL;
     }
     c->timeout_ms = timeout_ms;
+    redis_set_error(c, RCONN_ERR_IO, "not connected");
+    return c;
+}
+
+redis_conn *redis_open(const char *url, long timeout_ms, char *err, size_t errlen) {
+    redis_conn *c = redis_new(url, timeout_ms, err, errlen);
+    if (c == NULL) return NULL;
     if (redis_dial(c) != 0) {
         snprintf(err, errlen, "%s", c->errstr);
         redis_close(c);
@@ -119,7 +170,10 @@ static int redis_take(redis_conn *c, redisReply *r, redis_reply **out) {
         return -1;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        redis_set_error(c, RCONN_ERR_REPLY, r->str);
+        /* the master we knew is a replica now: like a lost connection */
+        bool moved =
+            redis_url_is_sentinel(&c->url) && sentinel_error_means_moved(r->str, (size_t)r->len);
+        redis_set_error(c, moved ? RCONN_ERR_IO : RCONN_ERR_REPLY, r->str);
         freeReplyObject(r);
         return -1;
     }
@@ -142,6 +196,10 @@ int redis_cmd(redis_conn *c, redis_reply **out, int argc, const char **argv, con
 }
 
 int redis_append(redis_conn *c, int argc, const char **argv, const size_t *lens) {
+    if (c->ctx == NULL) {
+        redis_set_error(c, RCONN_ERR_IO, "not connected");
+        return -1;
+    }
     if (redisAppendCommandArgv(c->ctx, argc, argv, lens) != REDIS_OK) {
         redis_set_error(c, RCONN_ERR_IO, c->ctx->errstr);
         return -1;
@@ -151,6 +209,11 @@ int redis_append(redis_conn *c, int argc, const char **argv, const size_t *lens)
 
 int redis_read(redis_conn *c, redis_reply **out) {
     void *r = NULL;
+    if (c->ctx == NULL) {
+        if (out) *out = NULL;
+        redis_set_error(c, RCONN_ERR_IO, "not connected");
+        return -1;
+    }
     if (redisGetReply(c->ctx, &r) != REDIS_OK) r = NULL;
     return redis_take(c, r, out);
 }

@@ -27,10 +27,16 @@ typedef enum {
 } redis_reply_type;
 
 /* Connect, AUTH and SELECT as the URL says. timeout_ms bounds connect and
- * every command. NULL with a one-line reason (no password) in err. */
+ * every command. NULL with a one-line reason (no password) in err. With a
+ * redis-sentinel:// URL the sentinels are asked first and the node must say
+ * ROLE master; a -READONLY or -MASTERDOWN reply is then an I/O error (the
+ * master moved: redis_reopen() finds the new one). */
 redis_conn *redis_open(const char *url, long timeout_ms, char *err, size_t errlen);
+/* Parse the URL only, not connected yet (redis_reopen() connects). NULL only
+ * for a malformed URL ("PAYSTREAM_REDIS_URL: why" in err) or no memory. */
+redis_conn *redis_new(const char *url, long timeout_ms, char *err, size_t errlen);
 void redis_close(redis_conn *c);
-int redis_reopen(redis_conn *c); /* reconnect once after an I/O error; 0 on success */
+int redis_reopen(redis_conn *c); /* (re)connect once; 0 on success, else the error is set */
 
 /* Send one command and read its reply. 0 on success (*out set if out != NULL). */
 int redis_cmd(redis_conn *c, redis_reply **out, int argc, const char **argv, const size_t *lens);

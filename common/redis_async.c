@@ -7,10 +7,17 @@
  * onDisconnect, then frees; redisAsyncFree() does the same synchronously,
  * unless called from inside a reply callback, where it is deferred until the
  * callback returns. So the context is forgotten (ra->ac = NULL) before it is
- * freed, and every callback checks that it is about the current one. */
+ * freed, and every callback checks that it is about the current one.
+ *
+ * With a redis-sentinel:// URL each connection attempt first asks the
+ * sentinels (blocking, a short timeout per sentinel: on loopback or a LAN
+ * this is well under a millisecond), ends its handshake with ROLE instead of
+ * PING, and the connection is dropped (and the sentinels asked again) on a
+ * -READONLY reply or when the ROLE asked every second is no longer master. */
 #include "redis_async.h"
 #include "alloc.h"
 #include "log.h"
+#include "redis_sentinel.h"
 #include "redis_url.h"
 #include "strbuf.h"
 #include "timeutil.h"
@@ -26,11 +33,14 @@
 /* Commands queued past this many bytes are written at once, not at the end
  * of the loop turn: Redis works on them while the loop goes on. */
 #define EARLY_WRITE_BYTES 65536
+/* Sentinel URLs: how often the master is asked for its ROLE. */
+#define ROLE_CHECK_MS 1000
 
 typedef enum {
     REQ_USER,      /* a caller's command: its callback gets the result */
     REQ_HANDSHAKE, /* AUTH or SELECT: an error fails the connection */
-    REQ_HELLO,     /* the final PING of the handshake: success makes us ready */
+    REQ_HELLO,     /* the final PING (ROLE) of the handshake: success makes us ready */
+    REQ_ROLE,      /* sentinel URLs: the periodic ROLE check of a ready connection */
 } req_kind;
 
 /* One command sent and not yet answered; hiredis holds it as privdata until
@@ -59,6 +69,9 @@ struct redis_async {
     char last_error[160];  /* the last failure logged, to log each new one once */
     struct event *reconnect_ev;
     struct event *watchdog_ev;
+    struct event *role_ev; /* sentinel URLs only: ROLE every ROLE_CHECK_MS */
+    bool sentinel;         /* a redis-sentinel:// URL */
+    char master_at[300];   /* sentinel URLs: "host:port" the sentinels last gave */
     ra_req *head, *tail;
     size_t pending;
     ra_stats stats;
@@ -186,8 +199,8 @@ static int send_handshake(redis_async *ra) {
         const char *argv[2] = {"SELECT", db};
         if (send_req(ra, REQ_HANDSHAKE, NULL, NULL, 2, argv, NULL) != RA_OK) return -1;
     }
-    const char *ping[1] = {"PING"};
-    return send_req(ra, REQ_HELLO, NULL, NULL, 1, ping, NULL) == RA_OK ? 0 : -1;
+    const char *hello[1] = {ra->sentinel ? "ROLE" : "PING"};
+    return send_req(ra, REQ_HELLO, NULL, NULL, 1, hello, NULL) == RA_OK ? 0 : -1;
 }
 
 /* ------------------------------------------------------------ replies -- */
@@ -226,15 +239,32 @@ static void count_result(redis_async *ra, const ra_result *res) {
     if (res->status == RA_ERR_REPLY) ra->stats.reply_errors++;
 }
 
-/* A handshake step answered. Stale answers (an older connection) are ignored. */
-static void handshake_step(redis_async *ra, const ra_req *req, const ra_result *res) {
+/* Sentinel URLs: is the node we are connected to (still) the master? If not,
+ * why (in why) and false. Always true for other URLs. */
+static bool check_role(redis_async *ra, const redisReply *reply, char *why, size_t whylen) {
+    char role[32];
+    if (!ra->sentinel || sentinel_role_is_master(reply, role, sizeof(role))) return true;
+    snprintf(why, whylen, "%s is not the master (ROLE says %s): asking the sentinels again",
+             ra->master_at, role);
+    return false;
+}
+
+/* A handshake step or role check answered. Stale answers (an older
+ * connection) are ignored. */
+static void handshake_step(redis_async *ra, const ra_req *req, const ra_result *res,
+                           const redisReply *reply) {
+    char why[400];
     if (req->gen != ra->gen || ra->ac == NULL) return;
     if (res->status != RA_OK) {
-        char why[160];
         if (res->status == RA_ERR_REPLY)
             snprintf(why, sizeof(why), "handshake refused: %.*s", (int)res->len, res->str);
         else
             snprintf(why, sizeof(why), "handshake failed: %s", ra_status_name(res->status));
+        if (req->kind != REQ_ROLE || res->status == RA_ERR_REPLY) drop_connection(ra, why);
+        return;
+    }
+    if ((req->kind == REQ_HELLO || req->kind == REQ_ROLE) &&
+        !check_role(ra, reply, why, sizeof(why))) {
         drop_connection(ra, why);
         return;
     }
@@ -242,9 +272,11 @@ static void handshake_step(redis_async *ra, const ra_req *req, const ra_result *
     ra->ready = true;
     ra->stats.connects++;
     if (ra->failures > 0 || ra->stats.connects > 1)
-        log_info("redis %s: connected again after %u failed attempts", ra->desc, ra->failures);
+        log_info("redis %s: connected again%s%s after %u failed attempts", ra->desc,
+                 ra->sentinel ? " to " : "", ra->sentinel ? ra->master_at : "", ra->failures);
     else
-        log_info("redis %s: connected", ra->desc);
+        log_info("redis %s: connected%s%s", ra->desc, ra->sentinel ? " to " : "",
+                 ra->sentinel ? ra->master_at : "");
     ra->failures = 0;
     ra->last_error[0] = '\0';
 }
@@ -258,10 +290,18 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata) {
     fill_result(&res, r, req->fail_as);
     count_result(ra, &res);
     if (r == NULL && req->gen == ra->gen) ra->ready = false; /* the connection is going */
-    if (req->kind == REQ_USER)
+    if (req->kind == REQ_USER) {
         req->cb(req->arg, &res);
-    else
-        handshake_step(ra, req, &res);
+        if (res.status == RA_ERR_REPLY && ra->sentinel && req->gen == ra->gen && ra->ac &&
+            sentinel_error_means_moved(res.str, res.len)) {
+            char why[400];
+            snprintf(why, sizeof(why), "%s answered %.40s: asking the sentinels again",
+                     ra->master_at, res.str);
+            drop_connection(ra, why);
+        }
+    } else {
+        handshake_step(ra, req, &res, r);
+    }
     ps_free(req);
 }
 
@@ -292,10 +332,29 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
     schedule_reconnect(ra);
 }
 
+/* Sentinel URLs: ask the sentinels where the master is now (blocking, at
+ * most half the command timeout over all of them). 0, or -1 with why. */
+static int find_master(redis_async *ra, char *why, size_t whylen) {
+    long each = ra->timeout_ms / (2 * (long)ra->url.nsentinels);
+    char err[400];
+    if (each > 500) each = 500;
+    if (each < 20) each = 20;
+    if (sentinel_find_master(&ra->url, each, err, sizeof(err)) != 0) {
+        snprintf(why, whylen, "%s", err);
+        return -1;
+    }
+    bool v6 = strchr(ra->url.host, ':') != NULL;
+    snprintf(ra->master_at, sizeof(ra->master_at), "%s%s%s:%d", v6 ? "[" : "", ra->url.host,
+             v6 ? "]" : "", ra->url.port);
+    return 0;
+}
+
 static void ra_connect(redis_async *ra) {
-    char why[160];
-    redisAsyncContext *ac = ra->url.path ? redisAsyncConnectUnix(ra->url.path)
-                                         : redisAsyncConnect(ra->url.host, ra->url.port);
+    char why[400];
+    redisAsyncContext *ac = NULL;
+    if (ra->sentinel && find_master(ra, why, sizeof(why)) != 0) goto err;
+    ac = ra->url.path ? redisAsyncConnectUnix(ra->url.path)
+                      : redisAsyncConnect(ra->url.host, ra->url.port);
     if (ac == NULL || ac->err) {
         snprintf(why, sizeof(why), "cannot connect: %s", ac ? ac->errstr : "out of memory");
         goto err;
@@ -322,6 +381,17 @@ static void on_reconnect_timer(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     redis_async *ra = arg;
     if (ra->ac == NULL && !ra->closing) ra_connect(ra);
+}
+
+/* Sentinel URLs: ask a ready connection's node for its ROLE (a failover
+ * may have turned it into a replica without closing our connection). */
+static void on_role_timer(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    redis_async *ra = arg;
+    const char *role[1] = {"ROLE"};
+    if (ra->ready && ra->ac && !ra->closing)
+        (void)send_req(ra, REQ_ROLE, NULL, NULL, 1, role, NULL);
 }
 
 /* The oldest pending command decides: past its deadline, the connection is
@@ -368,6 +438,15 @@ redis_async *redis_async_new(struct event_base *base, const char *url, long time
         snprintf(err, errlen, "out of memory");
         goto err;
     }
+    ra->sentinel = redis_url_is_sentinel(&ra->url);
+    if (ra->sentinel) {
+        struct timeval every = {ROLE_CHECK_MS / 1000, (ROLE_CHECK_MS % 1000) * 1000};
+        ra->role_ev = event_new(base, -1, EV_PERSIST, on_role_timer, ra);
+        if (ra->role_ev == NULL || event_add(ra->role_ev, &every) != 0) {
+            snprintf(err, errlen, "out of memory");
+            goto err;
+        }
+    }
     struct timeval now = {0, 0};
     event_add(ra->reconnect_ev, &now); /* first attempt from the loop */
     return ra;
@@ -389,6 +468,7 @@ void redis_async_free(redis_async *ra) {
     }
     if (ra->reconnect_ev) event_free(ra->reconnect_ev);
     if (ra->watchdog_ev) event_free(ra->watchdog_ev);
+    if (ra->role_ev) event_free(ra->role_ev);
     redis_url_free(&ra->url);
     ps_free(ra);
 }
@@ -407,6 +487,10 @@ void redis_async_stats(const redis_async *ra, ra_stats *out) {
 
 const char *redis_async_describe(const redis_async *ra) {
     return ra->desc;
+}
+
+unsigned redis_async_connection(const redis_async *ra) {
+    return ra->gen;
 }
 
 const char *ra_status_name(ra_status s) {

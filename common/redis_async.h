@@ -6,7 +6,10 @@
  * Every command gets an answer within the timeout: hiredis has no command
  * timeout, so a watchdog timer drops a connection whose oldest command has
  * waited too long; that command and every other one pending on it are then
- * answered RA_ERR_TIMEOUT, and a fresh connection is made. */
+ * answered RA_ERR_TIMEOUT, and a fresh connection is made. With a
+ * redis-sentinel:// URL every connection goes to the master the sentinels
+ * name (ROLE checked), and is dropped and made again when that node stops
+ * being the master (a -READONLY reply, or ROLE asked every second). */
 #ifndef PS_REDIS_ASYNC_H
 #define PS_REDIS_ASYNC_H
 
@@ -68,8 +71,11 @@ bool redis_async_ready(const redis_async *ra);
 /* Commands sent and not yet answered. */
 size_t redis_async_pending(const redis_async *ra);
 void redis_async_stats(const redis_async *ra, ra_stats *out);
-/* "host:port" or the socket path (no password), for log lines. */
+/* "host:port", the socket path or the sentinels (no password), for log lines. */
 const char *redis_async_describe(const redis_async *ra);
+/* Which connection commands go to now: it changes whenever the connection is
+ * re-made. WAIT answers only for the writes of its own connection. */
+unsigned redis_async_connection(const redis_async *ra);
 
 /* Close the connection and stop reconnecting. Pending commands are answered
  * RA_ERR_CLOSED before this returns. Accepts NULL. Not from a callback. */

@@ -39,9 +39,11 @@ bool ctl_is_uuid(const char *s) {
 }
 
 redis_conn *ctl_redis_connect(const ps_config *cfg) {
-    char err[512];
+    char err[512] = "";
     redis_conn *c = redis_open(cfg->redis_url, cfg->redis_timeout_ms, err, sizeof(err));
-    if (c == NULL) fprintf(stderr, "paystreamctl: PAYSTREAM_REDIS_URL: %s\n", err);
+    bool named = strncmp(err, "PAYSTREAM_REDIS_URL:", 20) == 0; /* a malformed URL */
+    if (c == NULL)
+        fprintf(stderr, "paystreamctl: %s%s\n", named ? "" : "PAYSTREAM_REDIS_URL: ", err);
     return c;
 }
 

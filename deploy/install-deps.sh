@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 packages=(build-essential cmake pkg-config git curl ca-certificates
     libhiredis-dev libevent-dev libpq-dev libssl-dev libjansson-dev libcurl4-openssl-dev libcmocka-dev clang libclang-rt-14-dev
     postgresql-15 postgresql-client-15 redis-server redis-tools nodejs npm python3 python3-yaml systemd iproute2 openssl prometheus)
+# the failover tests: a master, a replica and three sentinels
+packages+=(redis-sentinel)
 [ "${1:-}" = "--bench" ] && packages+=(wrk)
 
 missing=()
@@ -28,6 +30,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
     # the tests start their own Prometheus on a free port: not the package's service on 9090
     if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
         systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+    # the failover tests start their own sentinels on free ports: not the package's on 26379
+    if [[ " ${missing[*]} " == *" redis-sentinel "* ]] && command -v systemctl >/dev/null; then
+        systemctl disable --now redis-sentinel >/dev/null 2>&1 || true
     fi
 fi
 

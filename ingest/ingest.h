@@ -3,7 +3,8 @@
  * main.c owns the process (settings, signals, the loop), http.c the HTTP
  * server (listeners, limits, TLS, routing), http_conn.c a client connection
  * (framing, replies, timeouts), http_parse.c the request parser, webhook.c the POST
- * handler (verify, envelope, XADD), metrics.c the counters and /metrics.
+ * handler (verify, envelope, XADD), replicas.c the WAIT that follows XADD
+ * with PAYSTREAM_REDIS_MIN_REPLICAS, metrics.c the counters and /metrics.
  * Everything runs on one libevent loop in one thread. */
 #ifndef PS_INGEST_H
 #define PS_INGEST_H
@@ -20,11 +21,13 @@
 struct event_base;
 typedef struct http_server http_server;
 typedef struct http_conn http_conn; /* a client connection, with a request in our hands */
+typedef struct replica_wait replica_wait;
 
 typedef struct ingest {
     ps_config cfg;
     struct event_base *base;
     redis_async *redis;
+    replica_wait *replicas; /* NULL unless PAYSTREAM_REDIS_MIN_REPLICAS > 0 */
     http_server *http;
     sig_secrets secrets; /* replaced whole on SIGHUP */
     metrics metrics;
@@ -65,6 +68,18 @@ const unsigned char *http_body(const http_conn *c, size_t *len);
 const char *http_signature(const http_conn *c);
 /* "1.2.3.4:5678" or "[::1]:5678" of the client, for log lines. */
 void http_peer(const http_conn *c, char *buf, size_t len);
+
+/* ---- replicas.c */
+/* Called exactly once per replicas_add(), from the loop: confirmed is true
+ * only when a WAIT sent on the same connection as the XADD counted
+ * PAYSTREAM_REDIS_MIN_REPLICAS replicas within its timeout. */
+typedef void (*replicas_cb)(void *arg, bool confirmed);
+replica_wait *replicas_new(ingest *in); /* NULL: out of memory */
+/* After an XADD went out on connection `conn` (redis_async_connection()):
+ * cb will say whether the replicas have it. -1 (out of memory): it never will. */
+int replicas_add(replica_wait *rw, unsigned conn, replicas_cb cb, void *arg);
+/* Answers every waiter not yet sent (not confirmed). After redis_async_free(). */
+void replicas_free(replica_wait *rw);
 
 /* ---- webhook.c */
 /* POST on PAYSTREAM_WEBHOOK_PATH. Answers exactly once, maybe later. */

@@ -189,13 +189,20 @@ static int run(ingest *in) {
         fprintf(stderr, "paystream-ingest: %s\n", err);
         goto done;
     }
+    in->metrics.min_replicas = in->cfg.redis_min_replicas;
+    if (in->cfg.redis_min_replicas > 0 && (in->replicas = replicas_new(in)) == NULL) {
+        fprintf(stderr, "paystream-ingest: out of memory\n");
+        goto done;
+    }
     if (add_events(in, &ev) != 0) {
         fprintf(stderr, "paystream-ingest: cannot set up signal handling\n");
         goto done;
     }
-    log_info("paystream-ingest %s: stream %s on redis %s, %d webhook secret%s, tolerance %lds",
+    log_info("paystream-ingest %s: stream %s on redis %s, %d webhook secret%s, tolerance %lds, "
+             "%ld replica%s to confirm each event",
              PAYSTREAM_VERSION, in->cfg.stream, redis_async_describe(in->redis), in->secrets.count,
-             in->secrets.count == 1 ? "" : "s", in->cfg.tolerance);
+             in->secrets.count == 1 ? "" : "s", in->cfg.tolerance, in->cfg.redis_min_replicas,
+             in->cfg.redis_min_replicas == 1 ? "" : "s");
     warn_about_secrets(&in->secrets);
     event_base_dispatch(in->base);
     if (in->inflight || http_server_unflushed(in->http))
@@ -204,6 +211,7 @@ static int run(ingest *in) {
     rc = 0;
 done:
     redis_async_free(in->redis); /* answers whatever is still pending */
+    replicas_free(in->replicas); /* and what was still to be sent a WAIT */
     http_server_free(in->http);
     free_events(&ev);
     event_base_free(in->base);

@@ -38,6 +38,17 @@ void metrics_observe_enqueue(metrics *m, int64_t us) {
     m->enqueued++;
 }
 
+void metrics_observe_wait(metrics *m, int64_t us, long long replicas) {
+    double s = (double)us / 1e6;
+    int i = 0;
+    while (i < METRICS_LAT_BUCKETS - 1 && s > lat_bounds[i])
+        i++;
+    m->wait_buckets[i]++;
+    m->wait_count++;
+    m->wait_sum += s;
+    m->wait_replicas = replicas;
+}
+
 static void header(strbuf *out, const char *name, const char *type, const char *help) {
     strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
@@ -76,7 +87,8 @@ static void render_verify(const metrics *m, strbuf *out) {
 
 static void render_latency(const metrics *m, strbuf *out) {
     header(out, "paystream_ingest_enqueue_seconds", "histogram",
-           "Time from sending XADD to Redis acknowledging it.");
+           "Time from sending XADD to Redis acknowledging it (and, with "
+           "PAYSTREAM_REDIS_MIN_REPLICAS, to WAIT confirming it).");
     unsigned long long cum = 0;
     for (int i = 0; i < METRICS_LAT_BUCKETS - 1; i++) {
         cum += m->latency_buckets[i];
@@ -128,10 +140,37 @@ static void render_gauges(const metrics *m, const metrics_gauges *g, strbuf *out
                   m->secret_reload_failures);
 }
 
+/* Only with PAYSTREAM_REDIS_MIN_REPLICAS > 0. */
+static void render_wait(const metrics *m, strbuf *out) {
+    header(out, "paystream_ingest_redis_wait_seconds", "histogram",
+           "Time from sending WAIT (PAYSTREAM_REDIS_MIN_REPLICAS) to its answer.");
+    unsigned long long cum = 0;
+    for (int i = 0; i < METRICS_LAT_BUCKETS - 1; i++) {
+        cum += m->wait_buckets[i];
+        strbuf_printf(out, "paystream_ingest_redis_wait_seconds_bucket{le=\"%g\"} %llu\n",
+                      lat_bounds[i], cum);
+    }
+    cum += m->wait_buckets[METRICS_LAT_BUCKETS - 1];
+    strbuf_printf(out, "paystream_ingest_redis_wait_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
+    strbuf_printf(out, "paystream_ingest_redis_wait_seconds_sum %.6f\n", m->wait_sum);
+    strbuf_printf(out, "paystream_ingest_redis_wait_seconds_count %llu\n", m->wait_count);
+    header(out, "paystream_ingest_redis_wait_shortfalls_total", "counter",
+           "Events answered 503 because fewer than PAYSTREAM_REDIS_MIN_REPLICAS replicas "
+           "confirmed them in time.");
+    strbuf_printf(out, "paystream_ingest_redis_wait_shortfalls_total %llu\n", m->wait_shortfalls);
+    header(out, "paystream_ingest_redis_min_replicas", "gauge",
+           "PAYSTREAM_REDIS_MIN_REPLICAS: replicas WAIT must count before a 200.");
+    strbuf_printf(out, "paystream_ingest_redis_min_replicas %ld\n", m->min_replicas);
+    header(out, "paystream_ingest_redis_replicas_confirmed", "gauge",
+           "Replicas the last WAIT counted (-1: it got no answer).");
+    strbuf_printf(out, "paystream_ingest_redis_replicas_confirmed %lld\n", m->wait_replicas);
+}
+
 void metrics_render(const metrics *m, const metrics_gauges *g, strbuf *out) {
     render_requests(m, out);
     render_verify(m, out);
     render_latency(m, out);
     render_redis(m, g, out);
+    if (m->min_replicas > 0) render_wait(m, out);
     render_gauges(m, g, out);
 }

@@ -30,6 +30,13 @@ typedef struct metrics {
     unsigned long long latency_count;
     double latency_sum; /* seconds */
     unsigned long long secret_reloads, secret_reload_failures;
+    /* PAYSTREAM_REDIS_MIN_REPLICAS > 0: the WAIT after XADD */
+    unsigned long long wait_buckets[METRICS_LAT_BUCKETS]; /* not cumulative */
+    unsigned long long wait_count;
+    double wait_sum;                    /* seconds */
+    unsigned long long wait_shortfalls; /* events answered 503: too few replicas confirmed */
+    long long wait_replicas;            /* what the last WAIT counted; -1: no answer */
+    long min_replicas;                  /* the setting; 0: no WAIT, no WAIT metrics */
 } metrics;
 
 /* Values owned by other parts, sampled when /metrics is asked for. */
@@ -48,6 +55,9 @@ void metrics_count_envelope(metrics *m, envelope_result r);
 void metrics_count_redis(metrics *m, ra_status s);
 /* One XADD round trip, from sending to the acknowledgement, in microseconds. */
 void metrics_observe_enqueue(metrics *m, int64_t us);
+/* One WAIT, from sending to its answer, and the replicas it counted (-1: no
+ * answer). webhook.c counts wait_shortfalls, per event. */
+void metrics_observe_wait(metrics *m, int64_t us, long long replicas);
 void metrics_render(const metrics *m, const metrics_gauges *g, strbuf *out);
 
 #endif

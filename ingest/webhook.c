@@ -1,8 +1,9 @@
 /* webhook.c - POST $PAYSTREAM_WEBHOOK_PATH (SPEC section 2) and /readyz.
  *
  * Verify the Stripe-Signature over the raw body, read the envelope, XADD the
- * untouched body and answer 200 only from the XADD's reply callback, once
- * Redis has acknowledged the entry. Every rejection answers a JSON
+ * untouched body and answer 200 only once Redis has acknowledged the entry
+ * (and, with PAYSTREAM_REDIS_MIN_REPLICAS, once WAIT counted enough replicas
+ * holding it: replicas.c). Every rejection answers a JSON
  * {"error":"<code>"} and adds nothing to the stream. Signature checking
  * itself is common/stripe_sig.c; the envelope is common/envelope.c. */
 #include "envelope.h"
@@ -17,12 +18,19 @@
 #include <string.h>
 #include <time.h>
 
-/* A request waiting for Redis. Freed by its callback, which always comes. */
+/* A request waiting for Redis. Freed once answered, which always happens:
+ * when XADD's reply came and, with PAYSTREAM_REDIS_MIN_REPLICAS, WAIT's too. */
 typedef struct pending {
     ingest *in;
     http_conn *conn;
     int64_t sent_us;
     char id[ENVELOPE_MAX_FIELD + 1]; /* event id, for the log line */
+    char stream_id[64];              /* XADD's answer */
+    ra_status xadd;                  /* XADD's outcome */
+    char xadd_err[128];              /* Redis's error reply, if any */
+    bool xadd_done;
+    bool wait_pending; /* a WAIT is to say whether replicas have it */
+    bool replicated;   /* what it said */
 } pending;
 
 /* NULL when the signature is good; else the machine code, logged with an
@@ -66,28 +74,52 @@ static const char *redis_error_code(ra_status s) {
     }
 }
 
-/* XADD's reply: now, and only now, may the answer be 200. */
-static void on_enqueued(void *arg, const ra_result *res) {
-    pending *p = arg;
+/* Both answers are in (or only XADD's is needed): reply, exactly once. */
+static void answer(pending *p) {
     ingest *in = p->in;
-    char stream_id[64] = "";
-    log_ctx ctx = {.event_id = p->id, .stream_id = NULL};
+    log_ctx ctx = {.event_id = p->id, .stream_id = p->stream_id[0] ? p->stream_id : NULL};
     in->inflight--;
-    if (res->status == RA_OK && res->str) {
-        snprintf(stream_id, sizeof(stream_id), "%.*s", (int)res->len, res->str);
-        ctx.stream_id = stream_id;
+    if (p->xadd == RA_OK && (in->replicas == NULL || p->replicated)) {
         metrics_observe_enqueue(&in->metrics, time_mono_us() - p->sent_us);
         log_ev_debug(&ctx, "enqueued"); /* per event: /metrics counts them at any level */
         http_reply_json(p->conn, 200, "{\"received\":true}");
+    } else if (p->xadd == RA_OK) {
+        in->metrics.wait_shortfalls++;
+        log_ev_warn(&ctx,
+                    "not confirmed by %ld Redis replica%s in time, answered 503 (Stripe "
+                    "retries)",
+                    in->cfg.redis_min_replicas, in->cfg.redis_min_replicas == 1 ? "" : "s");
+        http_reply_error(p->conn, 503, "redis_not_replicated");
     } else {
-        metrics_count_redis(&in->metrics, res->status);
-        log_ev_warn(&ctx, "not enqueued, answered 503 (Stripe retries): Redis %s%s%.*s",
-                    ra_status_name(res->status), res->str ? ": " : "", res->str ? (int)res->len : 0,
-                    res->str ? res->str : "");
-        http_reply_error(p->conn, 503, redis_error_code(res->status));
+        metrics_count_redis(&in->metrics, p->xadd);
+        log_ev_warn(&ctx, "not enqueued, answered 503 (Stripe retries): Redis %s%s%s",
+                    ra_status_name(p->xadd), p->xadd_err[0] ? ": " : "", p->xadd_err);
+        http_reply_error(p->conn, 503, redis_error_code(p->xadd));
     }
     ps_free(p);
     ingest_request_done(in);
+}
+
+/* XADD's reply: the answer may be 200 from now on (with WAIT's, if asked). */
+static void on_enqueued(void *arg, const ra_result *res) {
+    pending *p = arg;
+    p->xadd = res->status;
+    if (res->status == RA_OK && res->str)
+        snprintf(p->stream_id, sizeof(p->stream_id), "%.*s", (int)res->len, res->str);
+    else if (res->status == RA_OK)
+        p->xadd = RA_ERR_REPLY; /* not an entry id */
+    if (res->status == RA_ERR_REPLY && res->str)
+        snprintf(p->xadd_err, sizeof(p->xadd_err), "%.*s", (int)res->len, res->str);
+    p->xadd_done = true;
+    if (!p->wait_pending) answer(p);
+}
+
+/* WAIT's verdict for this event (replicas.c). */
+static void on_replicated(void *arg, bool confirmed) {
+    pending *p = arg;
+    p->wait_pending = false;
+    p->replicated = confirmed;
+    if (p->xadd_done) answer(p);
 }
 
 /* XADD <stream> * id <evt> type <type> body <raw body> received <ms>.
@@ -113,6 +145,10 @@ static ra_status enqueue(ingest *in, http_conn *c, const void *body, size_t len,
         return s;
     }
     in->inflight++;
+    p->wait_pending = in->replicas != NULL;
+    if (p->wait_pending &&
+        replicas_add(in->replicas, redis_async_connection(in->redis), on_replicated, p) != 0)
+        p->wait_pending = false; /* out of memory: never confirmed, so 503 */
     return RA_OK;
 }
 

@@ -62,12 +62,15 @@ typedef struct consumer {
 
 /* ---------------------------------------------------------- connections -- */
 
+/* (Re)connect until it works or we stop. The connection object is kept, so
+ * that with Sentinel the sentinel that answered last is asked first. */
 static void redis_connect_loop(consumer *c) {
     char err[512];
     for (unsigned attempt = 0; !*c->stop; attempt++) {
-        redis_close(c->redis);
-        c->redis = redis_open(c->cfg->redis_url, c->cfg->redis_timeout_ms, err, sizeof(err));
-        if (c->redis && stream_group_ensure(c->redis, c->cfg->stream, c->cfg->group) == 0) {
+        if (c->redis == NULL)
+            c->redis = redis_new(c->cfg->redis_url, c->cfg->redis_timeout_ms, err, sizeof(err));
+        if (c->redis && redis_reopen(c->redis) == 0 &&
+            stream_group_ensure(c->redis, c->cfg->stream, c->cfg->group) == 0) {
             if (attempt) log_info("consumer %s: Redis is back", c->name);
             wmetrics_seen_redis(true);
             c->recover_own = true;

@@ -7,6 +7,7 @@
 #include "consumer.h"
 #include "log.h"
 #include "metrics.h"
+#include "redis.h"
 #include "timeutil.h"
 
 #include <pthread.h>
@@ -54,8 +55,22 @@ static int usage_or_version(int argc, char **argv, const ps_config *cfg) {
     return 0;
 }
 
+/* A malformed PAYSTREAM_REDIS_URL stops the worker at start, in one line
+ * (a Redis that is down does not: the consumers wait for it). */
+static int check_redis_url(const ps_config *cfg) {
+    char err[512];
+    redis_conn *c = redis_new(cfg->redis_url, cfg->redis_timeout_ms, err, sizeof(err));
+    if (c == NULL) {
+        fprintf(stderr, "paystream-worker: %s\n", err);
+        return -1;
+    }
+    redis_close(c);
+    return 0;
+}
+
 static int run(const ps_config *cfg) {
     struct sigaction sa;
+    if (check_redis_url(cfg) != 0) return 2;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);

@@ -9,12 +9,13 @@ numbers: a missed target is a finding, not a crash.
 import statistics
 import sys
 
-SERVERS = ["paystream", "bare", "node", "paystream2"]
+SERVERS = ["paystream", "bare", "node", "paystream2", "wait1"]
 LABEL = {
     "paystream": "paystream-ingest",
     "bare": "bare libevent (200 only)",
     "node": "Node stripe+ioredis",
     "paystream2": "paystream-ingest x2 (SO_REUSEPORT, extra row)",
+    "wait1": "paystream-ingest, MIN_REPLICAS=1 (WAIT 1, one replica)",
 }
 
 
@@ -147,6 +148,7 @@ def main():
     print("Ratios (2xx req/s, medians of the same run):")
     ratio("paystream", "node", 5.0, "paystream / node")
     ratio("paystream", "bare", 0.8, "paystream / bare")
+    ratio("wait1", "node", 3.0, "paystream with WAIT 1 / node (without)")
     if "node" in S and "bare" in S:
         print(f"- node / bare: {S['node']['rps'] / S['bare']['rps']:.2f}x")
     # CPU time per request moves much less with other load than req/s does
@@ -188,7 +190,7 @@ def main():
     print()
     print("Stream check (XLEN growth vs 200 answers, per measured run; growth may exceed the 200s "
           "counted by at most the requests in flight when wrk stopped):")
-    for s in ("paystream", "node", "paystream2"):
+    for s in ("paystream", "node", "paystream2", "wait1"):
         if s not in S:
             continue
         parts = []

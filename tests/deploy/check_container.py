@@ -293,7 +293,44 @@ def check_compose(report, progs, source, path):
     check_redis(report, source, path, services, cdir)
 
 
+def check_compose_sentinel(report, progs, source, path):
+    """compose.sentinel.yaml, applied over compose.yaml: every paystream service
+    it changes exists there and reaches Redis through the sentinels it starts,
+    ingest waits for a replica (MIN_REPLICAS), and the merged settings are the
+    programs' own."""
+    base = (load_yaml(report, os.path.join(os.path.dirname(path), "compose.yaml")) or [{}])[0]
+    docs = load_yaml(report, path)
+    if not report.check(len(docs) == 1 and isinstance(docs[0], dict), path, "not one mapping"):
+        return
+    services, known = docs[0].get("services") or {}, dict(base.get("services") or {})
+    known.update(services)
+    sentinels = [n for n, s in services.items() if "redis-sentinel" in " ".join(
+        str(c) for c in s.get("command") or [])]
+    report.check(len(sentinels) >= 3, path, "fewer than three sentinels: %s" % sentinels)
+    volumes = set(base.get("volumes") or {}) | set(docs[0].get("volumes") or {})
+    for name, svc in services.items():
+        for vol in svc.get("volumes") or []:
+            src = str(vol).split(":")[0]
+            report.check(src.startswith((".", "/")) or src in volumes, path,
+                         "%s mounts undeclared volume %s" % (name, src))
+        for dep in svc.get("depends_on") or {}:
+            report.check(dep in known, path, "%s depends on unknown service %s" % (name, dep))
+        prog = progs.program_of((base.get("services") or {}).get(name, {}).get("command") or [])
+        if not prog:
+            continue
+        env = {k: interpolate(v) for k, v in (dig(base, "services", name, "environment") or {}).items()}
+        env.update({k: interpolate(v) for k, v in (svc.get("environment") or {}).items()})
+        url = env.get("PAYSTREAM_REDIS_URL", "")
+        report.check(url.startswith("redis-sentinel://") and all(
+            s in url for s in sentinels), path, "%s does not ask the sentinels: %s" % (name, url))
+        if prog == "paystream-ingest":
+            report.check(env.get("PAYSTREAM_REDIS_MIN_REPLICAS") == "1", path,
+                         "ingest does not wait for a replica (PAYSTREAM_REDIS_MIN_REPLICAS)")
+        progs.check_env(report, path, prog, env)
+
+
 def check(report, progs, source):
     cdir = os.path.join(source, "deploy", "container")
     check_dockerfile(report, source, progs, os.path.join(cdir, "Dockerfile"))
     check_compose(report, progs, source, os.path.join(cdir, "compose.yaml"))
+    check_compose_sentinel(report, progs, source, os.path.join(cdir, "compose.sentinel.yaml"))

@@ -5,6 +5,8 @@ meet on ingest's listening port, and the settings are the programs' own."""
 import glob
 import os
 
+import yaml
+
 from deploylib import dig, load_yaml
 
 SECRET_EXAMPLE = "secret.example.yaml"
@@ -205,3 +207,47 @@ def check(report, progs, source):
         report.check(any(k == kind for k, _ in objs), kdir, "no %s among the manifests" % kind)
     for path, obj in located:
         check_document(report, progs, path, obj, objs)
+    check_sentinel_overlay(report, progs, kdir, objs)
+
+
+def check_sentinel_overlay(report, progs, kdir, objs):
+    """deploy/k8s/sentinel: the base plus Redis and sentinels as StatefulSets;
+    its resources exist, its pods are locked down and read only Secret keys
+    the example has, and the settings it patches in are ingest's own."""
+    odir = os.path.join(kdir, "sentinel")
+    kpath = os.path.join(odir, "kustomization.yaml")
+    docs = load_yaml(report, kpath)
+    if not report.check(docs, kpath, "no kustomization"):
+        return
+    resources = docs[0].get("resources") or []
+    report.check("../" in resources or ".." in resources, kpath, "does not build on deploy/k8s")
+    secret = objs.get(("Secret", "paystream-secrets")) or {}
+    for r in (r for r in resources if r.rstrip("/") != ".."):
+        path = os.path.join(odir, r)
+        if not report.check(os.path.exists(path), kpath, "resource %s is missing" % r):
+            continue
+        for obj in load_yaml(report, path):
+            pod = dig(obj, "spec", "template", "spec")
+            if obj.get("kind") != "StatefulSet" or not report.check(pod, path, "no pod template"):
+                continue
+            report.check(pod.get("automountServiceAccountToken") is False, path,
+                         "%s mounts a service account token" % obj["metadata"]["name"])
+            for c in pod["containers"]:
+                sc = c.get("securityContext") or {}
+                report.check(sc.get("readOnlyRootFilesystem") is True and
+                             sc.get("allowPrivilegeEscalation") is False and
+                             dig(pod, "securityContext", "runAsNonRoot") is True, path,
+                             "%s: not read-only, non-root and without escalation" % c["name"])
+                for e in c.get("env") or []:
+                    key = dig(e, "valueFrom", "secretKeyRef", "key")
+                    report.check(key is None or key in (secret.get("stringData") or {}), path,
+                                 "%s reads Secret key %s, not in secret.example.yaml" % (c["name"], key))
+    patched = {}
+    for p in docs[0].get("patches") or []:
+        for op in yaml.safe_load(p.get("patch") or "[]") or []:
+            if str(op.get("path", "")).startswith("/data/"):
+                patched[op["path"][len("/data/"):]] = str(op.get("value"))
+    report.check(patched.get("PAYSTREAM_REDIS_MIN_REPLICAS") == "1", kpath,
+                 "does not set PAYSTREAM_REDIS_MIN_REPLICAS to 1")
+    progs.check_env(report, kpath, "paystream-ingest",
+                    {k: v for k, v in patched.items() if k in progs.settings["paystream-ingest"]})

@@ -17,6 +17,7 @@ STREAM=${PAYSTREAM_STREAM:-paystream:events}
 GROUP=${PAYSTREAM_GROUP:-paystream}
 E2E_DIR=$(mktemp -d "$PS_STACK_DIR/e2e.XXXXXX")
 E2E_PIDS=()
+E2E_AFTER_STOP=() # commands e2e_cleanup runs once our processes are stopped (extra servers)
 INGEST_PID=
 INGEST_URL=
 export PAYSTREAM_STREAM=$STREAM PAYSTREAM_GROUP=$GROUP
@@ -47,6 +48,9 @@ e2e_cleanup() {
     done
     for pid in "${E2E_PIDS[@]}"; do
         e2e_wait_exit "$pid" 30 || kill -KILL "$pid" 2>/dev/null || true
+    done
+    for pid in "${E2E_AFTER_STOP[@]}"; do
+        $pid || true
     done
     if grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$E2E_DIR"/*.log 2>/dev/null; then
         echo "not ok - sanitizer report in the logs above"

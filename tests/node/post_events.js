@@ -4,6 +4,10 @@
 // Stripe would: a 5xx or a lost connection is retried, anything but 200 after
 // that fails the run.
 //   node post_events.js URL SECRET FILE      (lines: {"id", "type", "body", ...})
+// Optional, for the failover tests: PS_POST_LOG=FILE appends one line per
+// attempt ("unix_ms status duration_ms event_id"); PS_POST_ATTEMPTS (31) and
+// PS_POST_RETRY_MAX_MS (2000) bound the retries; PS_POST_ONCE=1 posts each
+// event once and never fails the run (the log says what each got).
 'use strict';
 const fs = require('fs');
 const http = require('http');
@@ -15,6 +19,10 @@ if (!url || !secret || !file) {
   process.exit(2);
 }
 const stripe = new Stripe('sk_test_paystream_unused');
+const logFile = process.env.PS_POST_LOG;
+const attempts = Number(process.env.PS_POST_ATTEMPTS || 31);
+const retryMax = Number(process.env.PS_POST_RETRY_MAX_MS || 2000);
+const once = process.env.PS_POST_ONCE === '1';
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
 function post(body) {
@@ -39,13 +47,15 @@ async function main() {
     .map((l) => JSON.parse(l));
   for (const ev of events) {
     for (let attempt = 0; ; attempt++) {
+      const t0 = Date.now();
       const r = await post(ev.body);
-      if (r.status === 200) break;
-      if (![0, 502, 503, 504].includes(r.status) || attempt === 30) {
+      if (logFile) fs.appendFileSync(logFile, `${t0} ${r.status} ${Date.now() - t0} ${ev.id}\n`);
+      if (r.status === 200 || once) break;
+      if (![0, 502, 503, 504].includes(r.status) || attempt >= attempts - 1) {
         console.error(`post_events: POST ${ev.id} (${ev.type}) -> ${r.status} ${r.text.trim()}`);
         process.exit(1);
       }
-      await new Promise((ok) => setTimeout(ok, Math.min(2000, 100 * 2 ** attempt)));
+      await new Promise((ok) => setTimeout(ok, Math.min(retryMax, 100 * 2 ** attempt)));
     }
   }
   agent.destroy();
