@@ -389,9 +389,10 @@ static void on_role_timer(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     redis_async *ra = arg;
-    const char *role[1] = {"ROLE"};
-    if (ra->ready && ra->ac && !ra->closing)
+    if (ra->ready && ra->ac && !ra->closing) {
+        const char *role[1] = {"ROLE"};
         (void)send_req(ra, REQ_ROLE, NULL, NULL, 1, role, NULL);
+    }
 }
 
 /* The oldest pending command decides: past its deadline, the connection is
