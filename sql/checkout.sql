@@ -11,12 +11,10 @@ CREATE OR REPLACE FUNCTION paystream._checkout_subscription(p_user_id uuid, p_cu
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_owner uuid;
     v_record paystream.subscription_history;
     v paystream.subscriptions;
 BEGIN
-    v_owner := paystream._customer_link(p_customer, p_user_id, p_event_id);
-    v := paystream._account_lock(p_user_id);
+    v := paystream._account_open(p_user_id, p_customer, p_event_id);
     IF p_sub IS NULL THEN
         RETURN 'customer linked';
     END IF;
@@ -194,13 +192,11 @@ RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     v_pack paystream.credit_packs := paystream._pack_find(p_pack_id, p_price);
-    v_owner uuid;
     v_account paystream.subscriptions;
     v_status text;
     v_moved integer;
 BEGIN
-    v_owner := paystream._customer_link(p_customer, p_user_id, p_event_id);
-    v_account := paystream._account_lock(p_user_id);
+    v_account := paystream._account_open(p_user_id, p_customer, p_event_id);
     SELECT status INTO v_status FROM paystream.pack_purchases
      WHERE checkout_session_id = p_session FOR UPDATE;
     IF v_status = 'granted' THEN

@@ -82,7 +82,6 @@ CREATE OR REPLACE FUNCTION paystream._invoice_paid(p_user_id uuid, p_sub text, p
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_owner uuid;
     v_moved integer;
     v paystream.subscriptions;
     h paystream.subscription_history;
@@ -104,8 +103,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     x := paystream._plan_lines(p_prices, p_quantities, true);
-    v_owner := paystream._customer_link(p_customer, p_user_id, p_event_id);
-    v := paystream._account_lock(p_user_id);
+    v := paystream._account_open(p_user_id, p_customer, p_event_id);
     h := paystream._sub_record(v, p_sub, NULL, p_event_id);
     IF v.stripe_subscription_id IS NULL THEN  -- the user's first: current from now on
         v := paystream._sub_sync(p_user_id, p_sub, p_customer, p_event_id);

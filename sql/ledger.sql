@@ -51,6 +51,30 @@ BEGIN
     RETURN v;
 END $$;
 
+-- The user's account, locked (_account_lock), after the customer is linked to
+-- the user (_customer_link, sql/customers.sql). Both are usually there: then
+-- one statement reads the mapping and locks the row.
+CREATE OR REPLACE FUNCTION paystream._account_open(p_user_id uuid, p_customer text,
+                                                   p_event_id text)
+RETURNS paystream.subscriptions
+LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+    v_owner uuid;
+BEGIN
+    SELECT s AS account, (SELECT c.user_id FROM paystream.customers c
+                           WHERE c.stripe_customer_id = p_customer) AS owner
+      INTO r
+      FROM paystream.subscriptions s
+     WHERE s.user_id = p_user_id
+       FOR UPDATE;
+    IF FOUND AND (p_customer IS NULL OR r.owner = p_user_id) THEN
+        RETURN r.account;
+    END IF;
+    v_owner := paystream._customer_link(p_customer, p_user_id, p_event_id);
+    RETURN paystream._account_lock(p_user_id);
+END $$;
+
 -- Append one ledger row and move the bucket's balance by the same amount, in
 -- one statement. The domains make a negative balance an error, never a
 -- state. The caller holds the user's row lock (_account_lock).

@@ -234,7 +234,6 @@ CREATE OR REPLACE FUNCTION paystream._subscription_state(p_user_id uuid, p_sub t
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_owner uuid;
     v_moved integer;
     v paystream.subscriptions;
     h paystream.subscription_history;
@@ -248,16 +247,18 @@ DECLARE
     v_shown boolean := false;   -- it shows the most credits yet for its period
     v_live boolean;             -- the subscription went live, now or before
     v_first boolean;            -- its first state: its Stripe `created` is learnt now
+    x record;                   -- its plan lines (_plan_lines)
 BEGIN
     IF v_rank < 0 THEN
         RAISE EXCEPTION 'unknown subscription status %', p_status
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- a final state applies whatever its prices are
-    SELECT l.plan, l.credits, l.trial_credits INTO v_plan, v_credits, v_trial
-      FROM paystream._plan_lines(p_prices, p_quantities, NOT v_final) l;
-    v_owner := paystream._customer_link(p_customer, p_user_id, p_event_id);
-    v := paystream._account_lock(p_user_id);
+    x := paystream._plan_lines(p_prices, p_quantities, NOT v_final);
+    v_plan := x.plan;
+    v_credits := x.credits;
+    v_trial := x.trial_credits;
+    v := paystream._account_open(p_user_id, p_customer, p_event_id);
     h := paystream._sub_record(v, p_sub, p_sub_created, p_event_id);
     v_first := h.state_created IS NULL;
     v_live := h.went_live OR p_status IN ('trialing', 'active');
@@ -349,11 +350,10 @@ CREATE OR REPLACE FUNCTION paystream._invoice_payment_failed(p_user_id uuid, p_s
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_owner uuid;
     v_record paystream.subscription_history;
 BEGIN
-    v_owner := paystream._customer_link(p_customer, p_user_id, p_event_id);
-    v_record := paystream._sub_record(paystream._account_lock(p_user_id), p_sub, NULL, p_event_id);
+    v_record := paystream._sub_record(paystream._account_open(p_user_id, p_customer, p_event_id),
+                                      p_sub, NULL, p_event_id);
     RETURN format('recorded: payment of invoice %s failed (the status comes from subscription %s''s events)',
                   p_invoice, p_sub);
 END $$;

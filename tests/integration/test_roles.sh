@@ -56,6 +56,7 @@ ps_waiting_due worker
 ps_waiting_failed worker
 ps_waiting_summary worker operator
 _account_lock -
+_account_open -
 _batch_packs -
 _batch_rule -
 _batch_write -
