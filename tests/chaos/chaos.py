@@ -10,10 +10,10 @@ kills and restarts workers, ingest, Redis and PostgreSQL (and with --pg-failover
 fails PostgreSQL over to its synchronous standby; with --redis-failover the
 stream lives on a Redis master with one replica under three sentinels, ingest
 waits for the replica before each 200, and the master is killed and the replica
-promoted). Once the workers have drained
-the stream, the same events are applied in order, once each, by the
-same worker on a fresh database, and the two must agree (verify.py). Prints
-the figures; exit status 0 only if every check passed.
+promoted). Once the workers have drained the stream, the same events are
+applied in order, once each, by the same worker on a fresh database, and the
+two must agree (verify.py). Prints the figures (with --redis-failover each
+failover's times and 503s too); exit status 0 only if every check passed.
 """
 import argparse
 import collections
@@ -215,10 +215,9 @@ def figures(a, events, poison, users, deliveries, stats, f, in_stream, poison_id
         stats.most_attempts))
     print("faults             %s" % f.summary())
     for k, (promoted, again, n503) in enumerate(f.redis_failovers):
-        print("redis failover %-3s kill -> promoted %.1f s, kill -> first 200 again %s, "
+        print("redis failover %-3d kill -> promoted %.1f s, kill -> first 200 again %s, "
               "%d answers 503 meanwhile" % (
-                  "%d" % (k + 1), promoted, "%.1f s" % again if again else "- (nothing sent)",
-                  n503))
+                  k + 1, promoted, "%.1f s" % again if again else "- (nothing sent)", n503))
     print("stream entries     %d; duplicates suppressed %d; events retried by workers %s" % (
         entries, dups, retried[0][0]))
     print("ledger             %d rows; %d subscriptions hold %d subscription + %d overage "
