@@ -7,10 +7,13 @@ It generates signed, realistic events (plan.py), starts two ingest processes
 sharing one port and three workers (cluster.py), and posts every event twice in
 a shuffled order, some late, retrying like Stripe (poster.py), while faults.py
 kills and restarts workers, ingest, Redis and PostgreSQL (and with --pg-failover
-fails PostgreSQL over to its synchronous standby). Once the workers have drained
-the stream, the same events are applied in order, once each, by the
-same worker on a fresh database, and the two must agree (verify.py). Prints
-the figures; exit status 0 only if every check passed.
+fails PostgreSQL over to its synchronous standby; with --redis-failover the
+stream lives on a Redis master with one replica under three sentinels, ingest
+waits for the replica before each 200, and the master is killed and the replica
+promoted). Once the workers have drained the stream, the same events are
+applied in order, once each, by the same worker on a fresh database, and the
+two must agree (verify.py). Prints the figures (with --redis-failover each
+failover's times and 503s too); exit status 0 only if every check passed.
 """
 import argparse
 import collections
@@ -62,16 +65,20 @@ def sanitizer_reports(logdir):
             if pat.search(open(f, errors="replace").read())]
 
 
-def chaos_phase(a, check, events, poison, deliveries, url, logdir):
+def chaos_phase(a, check, events, poison, deliveries, url, logdir, sentinels):
     """Post under faults and drain; (cluster, redis, poster stats, faults, timings)."""
     secret = "whsec_chaos_" + os.urandom(12).hex()
-    cluster = cl.Cluster(a, secret, logdir, url)
+    cluster = cl.Cluster(a, secret, logdir, url, sentinels)
     cl.prepare_db(url, a.plans)
     cluster.start()
-    redis = services.Redis(int(os.environ["PS_REDIS_PORT"]))
+    if sentinels:
+        redis = sentinels.redis()
+    else:
+        redis = services.Redis(int(os.environ["PS_REDIS_PORT"]))
     p = poster_mod.Poster(cluster.port, "/webhooks/stripe", secret, deliveries, a.late,
-                          redis_port=int(os.environ["PS_REDIS_PORT"]), seed=a.seed)
-    f = faults_mod.Faults(cluster, a.seed, a.fault_every, log)
+                          redis_port=int(os.environ["PS_REDIS_PORT"]), seed=a.seed,
+                          redis_locate=sentinels.master_port if sentinels else None)
+    f = faults_mod.Faults(cluster, a.seed, a.fault_every, log, p)
     stop = threading.Event()
     t0 = time.monotonic()
     threading.Thread(target=report_progress, args=(p, url, len(events) + len(poison), stop, t0),
@@ -130,6 +137,10 @@ def main():
     ap.add_argument("--pg-failover", action="store_true",
                     help="the ledger on a primary with a synchronous standby; one more fault: "
                     "SIGKILL the primary, promote the standby, make a new standby")
+    ap.add_argument("--redis-failover", action="store_true",
+                    help="the stream on a Redis master with a replica and three sentinels, "
+                    "ingest waiting for the replica; one more fault: SIGKILL the master, the "
+                    "sentinels promote the replica, the old master rejoins as a replica")
     a = ap.parse_args()
     if a.late is None:
         a.late = max(5.0, min(60.0, a.events * 60 / 100000))
@@ -138,6 +149,11 @@ def main():
     if a.pg_failover:  # the reference run keeps the stack's own server
         url = services.pair("pg_pair_start_print").strip().splitlines()[-1]
         log("the ledger on a primary and its synchronous standby: %s" % url)
+    sentinels = None
+    if a.redis_failover:  # the reference run keeps the stack's own server here too
+        sentinels = services.Sentinels()
+        log("the stream on a Redis master (port %d), its replica (%s) and three sentinels: %s" % (
+            sentinels.nodes[0], ", ".join(map(str, sentinels.nodes[1:])), sentinels.url))
     logdir = os.path.join(os.environ["PS_STACK_DIR"], "chaos")
     os.makedirs(logdir, exist_ok=True)
 
@@ -150,7 +166,7 @@ def main():
                                    a.late, gen_s))
 
     cluster, redis, stats, f, timing = chaos_phase(a, check, events, poison, deliveries, url,
-                                                   logdir)
+                                                   logdir, sentinels)
     in_stream = check_chaos(check, a, cluster, redis, stats, f, deliveries, ids, poison_ids, url)
     waited = {ev["id"] for ev in waiting[0]}
     applied = {r[0] for r in services.psql(url, "SELECT event_id FROM paystream.webhook_events "
@@ -161,14 +177,15 @@ def main():
         url, "SELECT count(*) FROM paystream.waiting_events")[0][0] == "0")
 
     t = time.monotonic()
-    ref_url = cl.reference_run(a, cluster, events + poison, redis)
+    ref_redis = services.Redis(int(os.environ["PS_REDIS_PORT"]))
+    ref_url = cl.reference_run(a, cluster, events + poison, ref_redis)
     timing["reference"] = time.monotonic() - t
     diff = verify.compare(verify.state(url), verify.state(ref_url))
     check("balances, ledger sums, packs, customers and event statuses equal the in-order run",
           not diff, "\n" + "\n".join(diff))
     rc, out = verify.reconcile(os.path.join(os.environ["PS_BIN_DIR"], "paystreamctl"), ref_url)
     check("the reference is clean too", rc == 0, out[-1000:])
-    ref_dead = set(verify.stream_ids(redis, cl.REF_STREAM + ":dead"))
+    ref_dead = set(verify.stream_ids(ref_redis, cl.REF_STREAM + ":dead"))
     check("the reference dead-lettered exactly the poison events", ref_dead == poison_ids,
           sorted(ref_dead ^ poison_ids)[:5])
     bad_logs = sanitizer_reports(logdir)
@@ -197,6 +214,10 @@ def figures(a, events, poison, users, deliveries, stats, f, in_stream, poison_id
         sum(status.values()), ", ".join("%s %d" % (k or "no answer", v) for k, v in status.items()),
         stats.most_attempts))
     print("faults             %s" % f.summary())
+    for k, (promoted, again, n503) in enumerate(f.redis_failovers):
+        print("redis failover %-3d kill -> promoted %.1f s, kill -> first 200 again %s, "
+              "%d answers 503 meanwhile" % (
+                  k + 1, promoted, "%.1f s" % again if again else "- (nothing sent)", n503))
     print("stream entries     %d; duplicates suppressed %d; events retried by workers %s" % (
         entries, dups, retried[0][0]))
     print("ledger             %d rows; %d subscriptions hold %d subscription + %d overage "

@@ -17,11 +17,14 @@ STREAM, GROUP, REF_STREAM = "paystream:events", "paystream", "paystream:ref"
 
 
 class Cluster:
-    def __init__(self, a, secret, logdir, url):
+    def __init__(self, a, secret, logdir, url, sentinels=None):
         self.a, self.secret, self.stack_dir = a, secret, os.environ["PS_STACK_DIR"]
         self.url = url  # the ledger's database (both hosts with --pg-failover)
         self.pair = a.pg_failover
+        self.sentinels = sentinels  # with --redis-failover: services.Sentinels
+        redis_url = sentinels.url if sentinels else os.environ["PAYSTREAM_REDIS_URL"]
         env = dict(os.environ, PAYSTREAM_STREAM=STREAM, PAYSTREAM_GROUP=GROUP,
+                   PAYSTREAM_REDIS_URL=redis_url,
                    ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1"),
                    UBSAN_OPTIONS=os.environ.get("UBSAN_OPTIONS",
                                                 "print_stacktrace=1:halt_on_error=1"))
@@ -40,7 +43,9 @@ class Cluster:
     def start_ingest(self, name):
         self.procs.start(name, "paystream-ingest", {
             "STRIPE_WEBHOOK_SECRET": self.secret, "PAYSTREAM_LISTEN": "127.0.0.1:%d" % self.port,
-            "PAYSTREAM_LOG": "warn"})
+            "PAYSTREAM_LOG": "warn",
+            # every 200'd entry is on the replica too: a failover loses none
+            "PAYSTREAM_REDIS_MIN_REPLICAS": "1" if self.sentinels else "0"})
         if not services.wait_http("http://127.0.0.1:%d/healthz" % self.port, 30):
             raise RuntimeError("%s does not answer /healthz" % name)
 
@@ -89,7 +94,8 @@ def wait_drain(redis, stream, url, want, seconds):
 
 
 def reference_run(a, cluster, events, redis):
-    """Apply `events` in `created` order, once each; the reference database's URL."""
+    """Apply `events` in `created` order, once each; the reference database's URL.
+    `redis` is the stack's own server (with --redis-failover too)."""
     url = os.environ["PAYSTREAM_DATABASE_URL"].rsplit("/", 1)[0] + "/paystream_ref"
     services.psql(os.environ["PS_PG_ADMIN_URL"], "CREATE DATABASE paystream_ref")
     # no crash happens here: durability would only slow the reference down
@@ -107,6 +113,7 @@ def reference_run(a, cluster, events, redis):
         if bad:
             raise RuntimeError("XADD to the reference stream: %s" % bad[0])
     cluster.start_worker("reference", PAYSTREAM_DATABASE_URL=url, PAYSTREAM_STREAM=REF_STREAM,
+                         PAYSTREAM_REDIS_URL=os.environ["PAYSTREAM_REDIS_URL"],
                          PAYSTREAM_CONCURRENCY="1", PAYSTREAM_MAX_ATTEMPTS="3", PAYSTREAM_WAIT_MAX="10s",
                          PAYSTREAM_CLAIM_IDLE_MS="2000")
     ok = wait_drain(redis, REF_STREAM, url, len(ordered), a.drain_timeout)

@@ -1,15 +1,23 @@
 """faults.py - the chaos run's fault driver.
 
-At seeded random moments it does one of four things (five with
---pg-failover), taking the kinds in seeded random order, each kind once per
-round:
-  worker_kill    SIGKILL a worker process, start a new one a moment later
-  ingest_kill    SIGKILL one of the ingest processes sharing the port, restart it
-  redis_restart  SIGKILL redis-server (AOF, appendfsync always) and start it again
-  pg_restart     pg_ctl restart -m immediate (a crash and recovery) of the primary
-  pg_failover    SIGKILL the primary's processes, promote the synchronous
-                 standby a moment later, then make a new standby of it on the
-                 lost primary's port (tests/harness/pg_standby.sh)
+At seeded random moments it does one of four things (one more each with
+--pg-failover and --redis-failover), taking the kinds in seeded random order,
+each kind once per round:
+  worker_kill     SIGKILL a worker process, start a new one a moment later
+  ingest_kill     SIGKILL one of the ingest processes sharing the port, restart it
+  redis_restart   SIGKILL redis-server (AOF, appendfsync always) and start it
+                  again; with --redis-failover the current master, and then waits
+                  until the sentinels name a master streaming to the other node
+                  (a restart slower than their 2 s turns into a failover)
+  pg_restart      pg_ctl restart -m immediate (a crash and recovery) of the primary
+  pg_failover     SIGKILL the primary's processes, promote the synchronous
+                  standby a moment later, then make a new standby of it on the
+                  lost primary's port (tests/harness/pg_standby.sh)
+  redis_failover  SIGKILL the master (tests/harness/sentinel.sh), wait until the
+                  sentinels promoted the replica, start the old node again a
+                  moment later so that it rejoins as a replica (with
+                  PAYSTREAM_REDIS_MIN_REPLICAS=1 ingest answers 503 until then),
+                  and wait for ingest's first 200 again
 Every fault is logged with its time; it stops once told to and every kind has
 happened at least once.
 """
@@ -25,10 +33,14 @@ KINDS = ("worker_kill", "ingest_kill", "redis_restart", "pg_restart")
 
 
 class Faults:
-    def __init__(self, cluster, seed, every_s, log):
-        self.cluster, self.every_s, self.log = cluster, every_s, log
+    def __init__(self, cluster, seed, every_s, log, poster=None):
+        self.cluster, self.every_s, self.log, self.poster = cluster, every_s, log, poster
         self.rng = random.Random("faults/%s" % seed)
-        self.all = KINDS + (("pg_failover",) if cluster.pair else ())
+        self.all = KINDS + (("pg_failover",) if cluster.pair else ()) + (
+            ("redis_failover",) if cluster.sentinels else ())
+        # each redis_failover: (kill -> promoted, kill -> first 200 again or
+        # None when nothing was being sent, 503s meanwhile), in seconds
+        self.redis_failovers = []
         self.count = {k: 0 for k in self.all}
         self.down_s = {k: 0.0 for k in self.all}
         self.errors = []
@@ -87,6 +99,16 @@ class Faults:
         return self.kill_one(self.cluster.ingests, self.cluster.start_ingest, pause)
 
     def redis_restart(self, pause):
+        sn = self.cluster.sentinels
+        if sn:
+            m = sn.master()
+            pid = sn.kill(m)
+            time.sleep(pause)
+            services.sentinel("sentinel_node_start", str(m))
+            sn.wait("a master streaming to its replica", sn.healthy, 120)
+            now = sn.master()
+            return "SIGKILL the master (node %d, pid %d), started again on its AOF; %s" % (
+                m, pid, "still the master" if now == m else "node %d promoted meanwhile" % now)
         pid = services.redis_pid(self.cluster.stack_dir)
         os.kill(pid, signal.SIGKILL)
         if not services.wait_gone(pid, 30):
@@ -110,6 +132,26 @@ class Faults:
         promoted = time.monotonic() - start
         services.pair("pg_pair_rebuild")
         return "SIGKILL the primary, standby promoted after %.1f s, a new standby made" % promoted
+
+    def redis_failover(self, pause):
+        sn, p = self.cluster.sentinels, self.poster
+        m, marked = sn.master(), []
+        pid = sn.kill(m, lambda: marked.append(p.mark()))
+        start = marked[0]
+        sn.wait("the sentinels promote a replica", lambda: sn.master() != m, 60)
+        promoted = time.monotonic() - start
+        time.sleep(pause)
+        services.sentinel("sentinel_node_start", str(m))
+        sn.wait("the old master a replica of the new one", sn.healthy, 120)
+        rejoined = time.monotonic() - start
+        sn.wait("ingest's first 200 again", lambda: p.since_mark()[0] or not p.sending(), 180)
+        first_ok, n503 = p.since_mark()
+        again = first_ok - start if first_ok else None
+        self.redis_failovers.append((promoted, again, n503))
+        return ("SIGKILL the master (node %d, pid %d), node %d promoted after %.1f s, the old one "
+                "a replica after %.1f s, first 200 again after %s, %d answers 503 meanwhile" % (
+                    m, pid, sn.master(), promoted, rejoined,
+                    "%.1f s" % again if again else "- (nothing sent)", n503))
 
     def summary(self):
         return ", ".join("%s %d" % (k, self.count[k]) for k in self.all)

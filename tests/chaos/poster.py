@@ -52,8 +52,9 @@ class Stats:
 class Poster:
     def __init__(self, port, path, secret, plan, late_s, conns=4, redis_port=None,
                  stream="paystream:events", group="paystream", max_lag=2000, give_up_s=300,
-                 seed="1"):
+                 seed="1", redis_locate=None):
         self.port, self.path, self.secret, self.plan = port, path, secret, plan
+        self.redis_locate = redis_locate  # with --redis-failover: where the master is
         self.late_s, self.conns, self.max_lag, self.give_up_s = late_s, conns, max_lag, give_up_s
         self.redis_port, self.stream, self.group = redis_port, stream, group
         self.seed = seed
@@ -64,6 +65,9 @@ class Poster:
         self.done = threading.Event()
         self.stats = Stats()
         self.first_at = self.last_ok_at = None
+        # since mark(): the first 200 to a request sent after it, and the 503s
+        self.mark_lock = threading.Lock()
+        self.mark_at, self.first_ok_at, self.n503 = None, None, 0
 
     # -- what to send next --------------------------------------------------
 
@@ -92,7 +96,7 @@ class Poster:
     def watch_lag(self):
         """Keep self.lag at the count of entries no consumer has read yet (up to
         max_lag + 1; XINFO's own `lag` is not kept across a Redis restart)."""
-        r = services.Redis(self.redis_port, timeout=2)
+        r = services.Redis(self.redis_port, timeout=2, locate=self.redis_locate)
         while not self.done.is_set():
             try:
                 self.lag = r.call("EVAL", UNREAD_LUA, 1, self.stream, self.group,
@@ -101,6 +105,33 @@ class Poster:
                 pass  # Redis down or no stream yet: ingest answers 503 or workers catch up
             self.done.wait(0.5)
         r.close()
+
+    # -- a fault's outage, as the sender sees it ------------------------------
+
+    def mark(self):
+        """Count from now: the first 200 again, and the 503s meanwhile."""
+        with self.mark_lock:
+            self.mark_at, self.first_ok_at, self.n503 = time.monotonic(), None, 0
+            return self.mark_at
+
+    def since_mark(self):
+        """(monotonic time of the first 200 to a request sent after mark() or
+        None, 503s since mark())."""
+        with self.mark_lock:
+            return self.first_ok_at, self.n503
+
+    def note(self, sent, status):
+        with self.mark_lock:
+            if self.mark_at is None:
+                return
+            if status == 200 and self.first_ok_at is None and sent >= self.mark_at:
+                self.first_ok_at = time.monotonic()
+            elif status == 503:
+                self.n503 += 1
+
+    def sending(self):
+        """False once every delivery has had its 200 (or failed)."""
+        return not self.done.is_set()
 
     # -- sending ------------------------------------------------------------
 
@@ -129,7 +160,9 @@ class Poster:
         body = ev["body"].encode()
         start = time.monotonic()
         for attempt in range(1, 1 << 30):
+            sent = time.monotonic()
             status, conn = self.send(conn, body)
+            self.note(sent, status)
             st.status[status] += 1
             if status == 200:
                 st.ok[ev["id"]] += 1

@@ -42,11 +42,12 @@ EOF
 
 # sentinel_node_start I: start (or restart, as it was configured last: the
 # sentinels rewrite the file) data node I; waits until it answers PING
+# (PS_REDIS_WAIT tenths of a second, 100 unless set: a big AOF takes a while)
 sentinel_node_start() {
     local conf
     conf=$(sentinel_node_conf "$1")
     redis-server "$conf" >/dev/null 2>&1 || stack_die "redis-server node $1 did not start"
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 "${PS_REDIS_WAIT:-100}"); do
         redis-cli -p "${NODE_PORT[$1]}" ping 2>/dev/null | grep -q PONG && return 0
         sleep 0.1
     done
@@ -168,6 +169,22 @@ sentinel_start() {
     sentinel_wait 30 sentinels_know_all || stack_die "the sentinels did not find each other within 30 s"
     SENTINEL_URL="redis-sentinel://127.0.0.1:${SENTINEL_PORT[0]},127.0.0.1:${SENTINEL_PORT[1]},127.0.0.1:${SENTINEL_PORT[2]}/0#$SENTINEL_NAME"
     export SENTINEL_URL
+    printf '%s\n%s\n%s\n' "$SENTINEL_URL" "${NODE_PORT[*]}" "${SENTINEL_PORT[*]}" >"$SENTINEL_DIR/ports"
+}
+
+# sentinel_start_print: sentinel_start, then the URL, the nodes' ports and
+# the sentinels' ports on three lines (for callers that are not shell scripts)
+sentinel_start_print() {
+    sentinel_start >&2
+    cat "$SENTINEL_DIR/ports"
+}
+
+# sentinel_attach: the variables of the servers sentinel_start made, in
+# another shell of the same stack (so that its helpers can be called there)
+sentinel_attach() {
+    SENTINEL_DIR=$PS_STACK_DIR/sentinel
+    [ -f "$SENTINEL_DIR/ports" ] || stack_die "no sentinel.sh servers in $PS_STACK_DIR"
+    { read -r SENTINEL_URL; read -ra NODE_PORT; read -ra SENTINEL_PORT; } <"$SENTINEL_DIR/ports"
 }
 
 # sentinel_stop_all: every server started here, sentinels first

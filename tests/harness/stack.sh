@@ -126,6 +126,14 @@ stack_stop() {
         [ -f "$pidfile" ] || continue
         stack_as_pg "$PS_PG_BIN/pg_ctl" -D "$(dirname "$pidfile")" -m immediate -w stop >/dev/null 2>&1
     done
+    # servers of tests/harness/sentinel.sh, sentinels first
+    local pid
+    for pidfile in "$PS_STACK_DIR"/sentinel/sentinel*.pid "$PS_STACK_DIR"/sentinel/node*.pid; do
+        [ -f "$pidfile" ] || continue
+        pid=$(cat "$pidfile")
+        kill "$pid" 2>/dev/null
+        for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    done
     for _ in $(seq 1 50); do
         [ -f "$PS_STACK_DIR/redis.pid" ] && kill -0 "$(cat "$PS_STACK_DIR/redis.pid")" 2>/dev/null || break
         sleep 0.1
