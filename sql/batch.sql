@@ -94,51 +94,63 @@ BEGIN
     DELETE FROM paystream.waiting_events WHERE event_id = ANY (p_ids);
 END $$;
 
--- A batch's paid credit-pack checkouts, all in one _packs_paid call (a few
--- statements for all of them instead of seven each), under one savepoint,
--- before its other events: when nothing else in the batch reads or writes
--- packs or payments, they only add to their users' overage buckets, so doing
--- them first changes no balance (a refund of one of them would, and stops
--- this). Returns the events done and their notes; none when the batch is not
--- such a batch, or when one of them fails: each then runs in its turn, where
--- it fails alone.
+-- A run of paid credit-pack checkouts in a batch, the events from p_from on
+-- that are pack purchases with their user named, not done before (p_done),
+-- and of distinct events and sessions: two or more are applied in one
+-- _packs_paid call (a few statements for all of them instead of seven each),
+-- under one savepoint. A run keeps its place in the batch, and _packs_paid
+-- does what applying them one by one would (each account locked in the
+-- order the run first names it), so the batch's order, and its lock order,
+-- hold. Returns the run's length, and its events and notes when they were
+-- applied; none when the run is shorter than two or one of them failed: they
+-- then run one by one, where that one fails alone.
 CREATE OR REPLACE FUNCTION paystream._batch_packs(p_events paystream.batch_event[],
-                                                  p_done text[], OUT events text[],
+                                                  p_from integer, p_done text[],
+                                                  OUT run integer, OUT events text[],
                                                   OUT notes text[])
 LANGUAGE plpgsql AS $$
 DECLARE
     v_code text;
+    e paystream.batch_event;
+    v_sessions text[] := '{}';
+    v_events text[] := '{}';
 BEGIN
-    IF EXISTS (SELECT FROM unnest(p_events) i
-                WHERE i.rule IN ('pack_failed', 'charge_refunded', 'charge_dispute',
-                                 'invoice_payment_paid')
-                   OR (i.rule = 'pack_paid' AND i.user_id IS NULL)) THEN
+    run := 0;
+    FOR i IN p_from..cardinality(p_events) LOOP
+        e := p_events[i];
+        EXIT WHEN e.rule IS DISTINCT FROM 'pack_paid' OR e.user_id IS NULL
+                  OR e.event_id = ANY (p_done) OR e.event_id = ANY (v_events)
+                  OR e.session = ANY (v_sessions) OR e.session IS NULL;
+        v_events := v_events || e.event_id;
+        v_sessions := v_sessions || e.session;
+        run := run + 1;
+    END LOOP;
+    IF run < 2 THEN
         RETURN;
     END IF;
-    SELECT array_agg(r.event_id), array_agg(r.note) INTO events, notes
-      FROM (SELECT array_agg(p.user_id ORDER BY p.n) AS users,
-                   array_agg(p.session ORDER BY p.n) AS sessions,
-                   array_agg(p.pack_id ORDER BY p.n) AS packs,
-                   array_agg(p.price ORDER BY p.n) AS prices,
-                   array_agg(p.payment_intent ORDER BY p.n) AS intents,
-                   array_agg(p.customer ORDER BY p.n) AS customers,
-                   array_agg(p.amount ORDER BY p.n) AS amounts,
-                   array_agg(p.event_id ORDER BY p.n) AS events
-              FROM (SELECT DISTINCT ON (i.event_id) i.*, i.ordinality AS n
-                      FROM unnest(p_events) WITH ORDINALITY AS i
-                     WHERE i.rule = 'pack_paid' AND NOT (i.event_id = ANY (p_done))
-                     ORDER BY i.event_id, i.ordinality) p
-            HAVING count(*) > 1 AND count(*) = count(DISTINCT p.session)) a
-     CROSS JOIN LATERAL paystream._packs_paid(a.users, a.sessions, a.packs, a.prices, a.intents,
-                                              a.customers, a.amounts, a.events) r;
-EXCEPTION
-    WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS v_code = RETURNED_SQLSTATE;
-        IF v_code IN ('40P01', '40001') THEN  -- these fail the whole call (see below)
-            RAISE;
-        END IF;
-        events := NULL;
-        notes := NULL;
+    BEGIN
+        SELECT array_agg(r.event_id), array_agg(r.note) INTO events, notes
+          FROM (SELECT array_agg(p.user_id ORDER BY p.ordinality) AS users,
+                       array_agg(p.session ORDER BY p.ordinality) AS sessions,
+                       array_agg(p.pack_id ORDER BY p.ordinality) AS packs,
+                       array_agg(p.price ORDER BY p.ordinality) AS prices,
+                       array_agg(p.payment_intent ORDER BY p.ordinality) AS intents,
+                       array_agg(p.customer ORDER BY p.ordinality) AS customers,
+                       array_agg(p.amount ORDER BY p.ordinality) AS amounts,
+                       array_agg(p.event_id ORDER BY p.ordinality) AS events
+                  FROM unnest(p_events[p_from:p_from + run - 1]) WITH ORDINALITY AS p) a
+         CROSS JOIN LATERAL paystream._packs_paid(a.users, a.sessions, a.packs, a.prices,
+                                                  a.intents, a.customers, a.amounts,
+                                                  a.events) r;
+    EXCEPTION
+        WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS v_code = RETURNED_SQLSTATE;
+            IF v_code IN ('40P01', '40001') THEN  -- these fail the whole call (see below)
+                RAISE;
+            END IF;
+            events := NULL;
+            notes := NULL;
+    END;
 END $$;
 
 -- The events already done are found by one statement for the whole batch,
@@ -156,7 +168,10 @@ SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan A
 DECLARE
     e paystream.batch_event;
     v_done text[];  -- applied or skipped before this event
-    v_packs record; -- the pack purchases done first (_batch_packs)
+    v_packs record; -- a run of pack purchases done at once (_batch_packs)
+    v_run_end integer := 0;
+    v_run_events text[];
+    v_run_notes text[];
     v_at integer;
     v_ids text[] := '{}';
     v_types text[] := '{}';
@@ -180,10 +195,9 @@ BEGIN
       FROM unnest(p_events) AS i
      WHERE (SELECT w.status FROM paystream.webhook_events w WHERE w.event_id = i.event_id)
            IN ('applied', 'skipped');
-    v_packs := paystream._batch_packs(p_events, v_done);
-    k := 0;
-    FOREACH e IN ARRAY p_events LOOP
-        k := k + 1;
+    FOR i IN 1..cardinality(p_events) LOOP
+        e := p_events[i];
+        k := i;
         user_id := NULL;
         note := NULL;
         err_code := NULL;
@@ -193,11 +207,17 @@ BEGIN
             RETURN NEXT;
             CONTINUE;
         END IF;
-        v_at := array_position(v_packs.events, e.event_id);
+        IF i > v_run_end AND e.rule = 'pack_paid' THEN
+            v_packs := paystream._batch_packs(p_events, i, v_done);
+            v_run_end := i + v_packs.run - 1;
+            v_run_events := v_packs.events;
+            v_run_notes := v_packs.notes;
+        END IF;
+        v_at := CASE WHEN i <= v_run_end THEN array_position(v_run_events, e.event_id) END;
         IF v_at IS NOT NULL THEN  -- (a pack's note is never 'skipped: ')
             status := 'applied';
             user_id := e.user_id;
-            note := v_packs.notes[v_at];
+            note := v_run_notes[v_at];
         ELSE
             -- a savepoint: an event that fails rolls back alone. A 'record' row
             -- carries its outcome; a rule runs for the row's user, or the one

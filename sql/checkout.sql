@@ -123,15 +123,18 @@ BEGIN
         RAISE EXCEPTION 'customer % belongs to user %, but this event names user %',
             p_customers[v_bad.k], v_bad.owner, p_users[v_bad.k] USING ERRCODE = 'unique_violation';
     END IF;
-    -- the accounts, locked in user order (as _account_lock does, for all)
+    -- the accounts, locked in the order the checkouts first name them: the
+    -- order applying them one by one would lock them in (as _account_lock)
     FOR v_look IN 1..2 LOOP
         SELECT array_agg(l.tid), count(l.tid) = count(*) INTO v_tids, v_all
-          FROM (SELECT DISTINCT u FROM unnest(p_users) u ORDER BY u) d
+          FROM (SELECT x.u, min(x.k) AS first FROM unnest(p_users) WITH ORDINALITY AS x(u, k)
+                 GROUP BY x.u ORDER BY first) d
           LEFT JOIN LATERAL (SELECT s.ctid AS tid FROM paystream.subscriptions s
                               WHERE s.user_id = d.u FOR UPDATE) l ON true;
         EXIT WHEN v_all OR v_look = 2;
         INSERT INTO paystream.subscriptions (user_id)
-        SELECT DISTINCT u FROM unnest(p_users) u ORDER BY u
+        SELECT x.u FROM unnest(p_users) WITH ORDINALITY AS x(u, k)
+         GROUP BY x.u ORDER BY min(x.k)
         ON CONFLICT (user_id) DO NOTHING;
     END LOOP;
     -- once per session: a session granted before grants nothing

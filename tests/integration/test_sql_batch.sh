@@ -17,11 +17,12 @@
 #  7. plans: once a session has called it, a call with one event
 #     plans nothing, where the duplicate check used to be planned every time;
 #  8. the row type's fields and the worker's (worker/ledger_row.c) agree;
-#  9. a batch's pack purchases are applied together (one _packs_paid call):
-#     each grants once with its balance after it in the batch's order, an
-#     event twice is a duplicate, a session granted before grants nothing;
-#     with one that cannot apply (an unknown pack, another user's customer)
-#     the batch runs event by event and only that one fails.
+#  9. consecutive pack purchases in a batch are applied together (one
+#     _packs_paid call): each grants once with its balance after it in the
+#     batch's order, an event twice is a duplicate, a session granted before
+#     grants nothing, a refund after them in the batch finds them; with one
+#     that cannot apply (an unknown pack, another user's customer) they run
+#     one by one and only that one fails.
 . "$(dirname "$0")/lib.sh"
 
 "$CTL" migrate >/dev/null
@@ -255,6 +256,14 @@ check "an unknown pack and another user's customer fail alone, the others grant 
 3 | failed | $U5 | 23505 | customer cus_$U4 belongs to user $U4, but this event names user $U5
 4 | applied | $U5 | granted 50" "$out"
 check "and the balances moved by those two only" "200 100" "$(overage "$U4") $(overage "$U5")"
+out=$(calls_of _packs_paid "$(pack evt_q1 "$U4" cs_q1)" "$(pack evt_q2 "$U4" cs_q2)" \
+    "$(row charge_refunded evt_q3 charge=ch_q1 payment_intent=pi_q1 amount=1000 amount_refunded=1000)")
+check "two packs at once, then a refund of the first in the same batch" \
+    "1 | applied | $U4 | granted 50
+2 | applied | $U4 | granted 50
+3 | applied | $U4 | refund: took back 50 of 50 credits (50 of 50 owed back)
+calls 2" "$out"
+check "the refund took back that pack's credits only" 250 "$(overage "$U4")"
 check "reconcile is clean" 0 "$("$CTL" reconcile >/dev/null 2>&1; echo $?)"
 
 done_testing
