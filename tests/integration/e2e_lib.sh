@@ -245,6 +245,19 @@ wait_drain() {
 }
 
 # balance USER: "subscription overage total"
+# http_code URL: the HTTP status of a GET of URL ("000" when nothing answered)
+http_code() { curl -s -o /dev/null -m 5 -w '%{http_code}' "$1" || true; }
+
+# wait_code URL CODE SECONDS: until a GET of URL answers CODE (1 on timeout)
+wait_code() {
+    local i
+    for ((i = 0; i < $3 * 20; i++)); do
+        [ "$(http_code "$1")" = "$2" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
 balance() { sql "SELECT subscription_credits || ' ' || overage_credits || ' ' || total FROM paystream.get_credit_balance('$1')"; }
 
 # deduct USER VIDEO CREDITS: deduct_credits' result (t/f)

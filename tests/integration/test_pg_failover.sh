@@ -35,18 +35,6 @@ NEW_PRIMARY="postgresql://postgres@127.0.0.1:$PS_PGS_PORT/paystream"
 check "the standby is synchronous, synchronous_commit on" "sync on" \
     "$(pg_pair_sql "$PS_PGP_URL" "SELECT sync_state FROM pg_stat_replication") $(sql "SHOW synchronous_commit")"
 
-http_code() { curl -s -o /dev/null -m 5 -w '%{http_code}' "$1" || true; }
-
-# wait_code URL CODE SECONDS: until a GET of URL answers CODE (1 on timeout)
-wait_code() {
-    local i
-    for ((i = 0; i < $3 * 20; i++)); do
-        [ "$(http_code "$1")" = "$2" ] && return 0
-        sleep 0.05
-    done
-    return 1
-}
-
 e2e_setup
 start_ingest
 ADMIN=127.0.0.1:$(stack_free_port)

@@ -12,18 +12,6 @@
 USERS=${PS_PG_READ_ONLY_USERS:-30}
 ADMIN_RW=(env PGOPTIONS="-c default_transaction_read_only=off" "${PSQL[@]}" "$PS_PG_ADMIN_URL")
 
-http_code() { curl -s -o /dev/null -m 5 -w '%{http_code}' "$1" || true; }
-
-# wait_code URL CODE SECONDS: until a GET of URL answers CODE (1 on timeout)
-wait_code() {
-    local i
-    for ((i = 0; i < $3 * 20; i++)); do
-        [ "$(http_code "$1")" = "$2" ] && return 0
-        sleep 0.05
-    done
-    return 1
-}
-
 # read_only on|off: the server's default for every session, reloaded
 read_only() {
     "${ADMIN_RW[@]}" -c "ALTER SYSTEM SET default_transaction_read_only = $1" \
