@@ -85,20 +85,26 @@ static void render_verify(const metrics *m, strbuf *out) {
                       envelope_result_code((envelope_result)r), m->envelope_failures[r]);
 }
 
+/* A latency histogram's series over lat_bounds (its header written first). */
+static void histogram(strbuf *out, const char *name, const unsigned long long *buckets, double sum,
+                      unsigned long long count) {
+    unsigned long long cum = 0;
+    for (int i = 0; i < METRICS_LAT_BUCKETS - 1; i++) {
+        cum += buckets[i];
+        strbuf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, lat_bounds[i], cum);
+    }
+    cum += buckets[METRICS_LAT_BUCKETS - 1];
+    strbuf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name, cum);
+    strbuf_printf(out, "%s_sum %.6f\n", name, sum);
+    strbuf_printf(out, "%s_count %llu\n", name, count);
+}
+
 static void render_latency(const metrics *m, strbuf *out) {
     header(out, "paystream_ingest_enqueue_seconds", "histogram",
            "Time from sending XADD to Redis acknowledging it (and, with "
            "PAYSTREAM_REDIS_MIN_REPLICAS, to WAIT confirming it).");
-    unsigned long long cum = 0;
-    for (int i = 0; i < METRICS_LAT_BUCKETS - 1; i++) {
-        cum += m->latency_buckets[i];
-        strbuf_printf(out, "paystream_ingest_enqueue_seconds_bucket{le=\"%g\"} %llu\n",
-                      lat_bounds[i], cum);
-    }
-    cum += m->latency_buckets[METRICS_LAT_BUCKETS - 1];
-    strbuf_printf(out, "paystream_ingest_enqueue_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
-    strbuf_printf(out, "paystream_ingest_enqueue_seconds_sum %.6f\n", m->latency_sum);
-    strbuf_printf(out, "paystream_ingest_enqueue_seconds_count %llu\n", m->latency_count);
+    histogram(out, "paystream_ingest_enqueue_seconds", m->latency_buckets, m->latency_sum,
+              m->latency_count);
     header(out, "paystream_ingest_events_enqueued_total", "counter",
            "Events acknowledged by Redis (answered 200).");
     strbuf_printf(out, "paystream_ingest_events_enqueued_total %llu\n", m->enqueued);
@@ -144,16 +150,8 @@ static void render_gauges(const metrics *m, const metrics_gauges *g, strbuf *out
 static void render_wait(const metrics *m, strbuf *out) {
     header(out, "paystream_ingest_redis_wait_seconds", "histogram",
            "Time from sending WAIT (PAYSTREAM_REDIS_MIN_REPLICAS) to its answer.");
-    unsigned long long cum = 0;
-    for (int i = 0; i < METRICS_LAT_BUCKETS - 1; i++) {
-        cum += m->wait_buckets[i];
-        strbuf_printf(out, "paystream_ingest_redis_wait_seconds_bucket{le=\"%g\"} %llu\n",
-                      lat_bounds[i], cum);
-    }
-    cum += m->wait_buckets[METRICS_LAT_BUCKETS - 1];
-    strbuf_printf(out, "paystream_ingest_redis_wait_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
-    strbuf_printf(out, "paystream_ingest_redis_wait_seconds_sum %.6f\n", m->wait_sum);
-    strbuf_printf(out, "paystream_ingest_redis_wait_seconds_count %llu\n", m->wait_count);
+    histogram(out, "paystream_ingest_redis_wait_seconds", m->wait_buckets, m->wait_sum,
+              m->wait_count);
     header(out, "paystream_ingest_redis_wait_shortfalls_total", "counter",
            "Events answered 503 because fewer than PAYSTREAM_REDIS_MIN_REPLICAS replicas "
            "confirmed them in time.");
