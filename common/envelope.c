@@ -50,8 +50,9 @@ typedef struct scanner {
 
 /* ------------------------------------------------------------ the walk -- */
 
-static bool literal(scanner *s, const char *word, field *f, value_kind kind) {
-    if (!js_literal(&s->js, word, strlen(word))) return false;
+/* true, false or null; inline, so that the word's length is a constant. */
+static inline bool literal(scanner *s, field *f, const char *word, size_t n, value_kind kind) {
+    if (!js_literal(&s->js, word, n)) return false;
     if (f) f->kind = kind;
     return true;
 }
@@ -82,11 +83,11 @@ static bool scalar(scanner *s, int fid) {
         return true;
     }
     case 't':
-        return literal(s, "true", f, K_TRUE);
+        return literal(s, f, "true", 4, K_TRUE);
     case 'f':
-        return literal(s, "false", f, K_FALSE);
+        return literal(s, f, "false", 5, K_FALSE);
     case 'n':
-        return literal(s, "null", f, K_NULL);
+        return literal(s, f, "null", 4, K_NULL);
     default:
         if (*s->js.p == '-' || (*s->js.p >= '0' && *s->js.p <= '9')) return number(s, f);
         return js_fail(&s->js, "invalid token");
