@@ -232,6 +232,7 @@ bool redis_is_io_error(const redis_conn *c) {
 
 redis_reply_type redis_reply_kind(const redis_reply *r) {
     const redisReply *x = (const redisReply *)r;
+    if (x == NULL) return RREPLY_NIL;
     switch (x->type) {
     case REDIS_REPLY_STRING:
         return RREPLY_STRING;
@@ -250,8 +251,8 @@ redis_reply_type redis_reply_kind(const redis_reply *r) {
 
 const char *redis_reply_str(const redis_reply *r, size_t *len) {
     const redisReply *x = (const redisReply *)r;
-    if (x->type != REDIS_REPLY_STRING && x->type != REDIS_REPLY_STATUS &&
-        x->type != REDIS_REPLY_ERROR) {
+    if (x == NULL || (x->type != REDIS_REPLY_STRING && x->type != REDIS_REPLY_STATUS &&
+                      x->type != REDIS_REPLY_ERROR)) {
         if (len) *len = 0;
         return NULL;
     }
@@ -261,18 +262,27 @@ const char *redis_reply_str(const redis_reply *r, size_t *len) {
 
 long long redis_reply_int(const redis_reply *r) {
     const redisReply *x = (const redisReply *)r;
-    return x->type == REDIS_REPLY_INTEGER ? x->integer : 0;
+    return x && x->type == REDIS_REPLY_INTEGER ? x->integer : 0;
 }
 
 size_t redis_reply_count(const redis_reply *r) {
     const redisReply *x = (const redisReply *)r;
-    return x->type == REDIS_REPLY_ARRAY ? x->elements : 0;
+    return x && x->type == REDIS_REPLY_ARRAY ? x->elements : 0;
 }
 
 const redis_reply *redis_reply_at(const redis_reply *r, size_t i) {
     const redisReply *x = (const redisReply *)r;
-    return (x->type == REDIS_REPLY_ARRAY && i < x->elements) ? (const redis_reply *)x->element[i]
-                                                             : NULL;
+    return (x && x->type == REDIS_REPLY_ARRAY && i < x->elements)
+               ? (const redis_reply *)x->element[i]
+               : NULL;
+}
+
+const redis_reply *redis_reply_field(const redis_reply *map, const char *key) {
+    for (size_t i = 0; i + 1 < redis_reply_count(map); i += 2) {
+        const char *k = redis_reply_str(redis_reply_at(map, i), NULL);
+        if (k && strcmp(k, key) == 0) return redis_reply_at(map, i + 1);
+    }
+    return NULL;
 }
 
 void redis_reply_free(redis_reply *r) {

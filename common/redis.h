@@ -48,11 +48,15 @@ int redis_err(const redis_conn *c);
 const char *redis_errstr(const redis_conn *c);
 bool redis_is_io_error(const redis_conn *c);
 
+/* Reading a reply: a NULL reply (a missing element or field) reads as nil,
+ * no string, 0 and an empty array. */
 redis_reply_type redis_reply_kind(const redis_reply *r);
 const char *redis_reply_str(const redis_reply *r, size_t *len); /* strings, status, errors */
 long long redis_reply_int(const redis_reply *r);
 size_t redis_reply_count(const redis_reply *r); /* array length, 0 otherwise */
 const redis_reply *redis_reply_at(const redis_reply *r, size_t i);
+/* The value after `key` in a flat key-value array (XINFO's replies), or NULL. */
+const redis_reply *redis_reply_field(const redis_reply *map, const char *key);
 void redis_reply_free(redis_reply *r);
 
 #endif

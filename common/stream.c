@@ -270,33 +270,58 @@ int stream_id_cmp(const char *a, const char *b) {
     return as < bs ? -1 : as > bs ? 1 : 0;
 }
 
-int stream_group_floor(redis_conn *c, const char *stream, const char *group, char *floor_id) {
-    const char *pend[] = {"XPENDING", stream, group};
-    redis_reply *r = NULL;
-    if (cmd(c, &r, 3, pend) != 0) return -1;
-    bool oldest = redis_reply_int(redis_reply_at(r, 0)) > 0;
-    if (oldest) copy_id(redis_reply_at(r, 1), floor_id);
-    redis_reply_free(r);
-    const char *info[] = {"XINFO", "GROUPS", stream};
-    if (cmd(c, &r, 3, info) != 0) return -1;
-    for (size_t g = 0; g < redis_reply_count(r); g++) {
-        const redis_reply *grp = redis_reply_at(r, g);
-        const char *name = NULL, *last = NULL;
-        for (size_t i = 0; i + 1 < redis_reply_count(grp); i += 2) {
-            const char *k = redis_reply_str(redis_reply_at(grp, i), NULL);
-            if (k && strcmp(k, "name") == 0)
-                name = redis_reply_str(redis_reply_at(grp, i + 1), NULL);
-            if (k && strcmp(k, "last-delivered-id") == 0)
-                last = redis_reply_str(redis_reply_at(grp, i + 1), NULL);
-        }
-        if (name && last && strcmp(name, group) == 0 && !oldest) {
-            unsigned long long ms = strtoull(last, NULL, 10);
-            const char *d = strchr(last, '-');
-            unsigned long long seq = d ? strtoull(d + 1, NULL, 10) : 0;
-            snprintf(floor_id, 64, "%llu-%llu", ms, seq + 1);
-        }
+long long stream_id_ms(const char *id) {
+    return id ? strtoll(id, NULL, 10) : 0;
+}
+
+static bool is_no_such_key(const redis_conn *c) {
+    return redis_err(c) == RCONN_ERR_REPLY && strstr(redis_errstr(c), "no such key") != NULL;
+}
+
+/* Our group's entry of an XINFO GROUPS reply, or NULL. */
+static const redis_reply *find_group(const redis_reply *groups, const char *group) {
+    for (size_t g = 0; g < redis_reply_count(groups); g++) {
+        const redis_reply *grp = redis_reply_at(groups, g);
+        const char *name = redis_reply_str(redis_reply_field(grp, "name"), NULL);
+        if (name && strcmp(name, group) == 0) return grp;
     }
+    return NULL;
+}
+
+int stream_group_info_get(redis_conn *c, const char *stream, const char *group,
+                          stream_group_info *out) {
+    const char *info[] = {"XINFO", "GROUPS", stream}, *pend[] = {"XPENDING", stream, group};
+    redis_reply *r = NULL;
+    memset(out, 0, sizeof(*out));
+    out->lag = -1;
+    if (cmd(c, &r, 3, info) != 0) return is_no_such_key(c) ? 0 : -1;
+    const redis_reply *grp = find_group(r, group), *lag = redis_reply_field(grp, "lag");
+    out->found = grp != NULL;
+    out->pending = redis_reply_int(redis_reply_field(grp, "pending"));
+    if (redis_reply_kind(lag) == RREPLY_INTEGER) out->lag = redis_reply_int(lag);
+    const char *last = redis_reply_str(redis_reply_field(grp, "last-delivered-id"), NULL);
+    str_copy(out->last_delivered, last ? last : "", sizeof(out->last_delivered));
     redis_reply_free(r);
+    if (!out->found || out->pending == 0) return 0;
+    if (cmd(c, &r, 3, pend) != 0) return -1;
+    const char *oldest = redis_reply_str(redis_reply_at(r, 1), NULL);
+    if (redis_reply_int(redis_reply_at(r, 0)) > 0 && oldest)
+        str_copy(out->oldest_pending, oldest, sizeof(out->oldest_pending));
+    redis_reply_free(r);
+    return 0;
+}
+
+int stream_group_floor(redis_conn *c, const char *stream, const char *group, char *floor_id) {
+    stream_group_info gi;
+    floor_id[0] = '\0';
+    if (stream_group_info_get(c, stream, group, &gi) != 0) return -1;
+    if (gi.oldest_pending[0]) {
+        str_copy(floor_id, gi.oldest_pending, STREAM_ID_MAX);
+    } else if (gi.found && gi.last_delivered[0]) {
+        const char *d = strchr(gi.last_delivered, '-');
+        unsigned long long seq = d ? strtoull(d + 1, NULL, 10) : 0;
+        snprintf(floor_id, STREAM_ID_MAX, "%lld-%llu", stream_id_ms(gi.last_delivered), seq + 1);
+    }
     return 0;
 }
 
@@ -314,21 +339,6 @@ long stream_trim_by_age(redis_conn *c, const char *stream, const char *group, in
     return n;
 }
 
-/* One consumer of an XINFO CONSUMERS reply: name, pending, idle ms. */
-static const char *consumer_fields(const redis_reply *r, long long *pending, long long *idle) {
-    const char *name = NULL;
-    *pending = *idle = -1;
-    for (size_t i = 0; i + 1 < redis_reply_count(r); i += 2) {
-        const char *k = redis_reply_str(redis_reply_at(r, i), NULL);
-        const redis_reply *v = redis_reply_at(r, i + 1);
-        if (k == NULL) continue;
-        if (strcmp(k, "name") == 0) name = redis_reply_str(v, NULL);
-        if (strcmp(k, "pending") == 0) *pending = redis_reply_int(v);
-        if (strcmp(k, "idle") == 0) *idle = redis_reply_int(v);
-    }
-    return name;
-}
-
 long stream_reap_consumers(redis_conn *c, const char *stream, const char *group, long min_idle_ms,
                            const char *keep) {
     const char *info[] = {"XINFO", "CONSUMERS", stream, group};
@@ -336,9 +346,11 @@ long stream_reap_consumers(redis_conn *c, const char *stream, const char *group,
     long removed = 0;
     if (cmd(c, &r, 4, info) != 0) return -1;
     for (size_t i = 0; i < redis_reply_count(r); i++) {
-        long long pending, idle;
-        const char *name = consumer_fields(redis_reply_at(r, i), &pending, &idle);
-        if (name == NULL || strcmp(name, keep) == 0 || pending != 0 || idle <= min_idle_ms)
+        const redis_reply *consumer = redis_reply_at(r, i);
+        const char *name = redis_reply_str(redis_reply_field(consumer, "name"), NULL);
+        if (name == NULL || strcmp(name, keep) == 0 ||
+            redis_reply_int(redis_reply_field(consumer, "pending")) != 0 ||
+            redis_reply_int(redis_reply_field(consumer, "idle")) <= min_idle_ms)
             continue;
         const char *del[] = {"XGROUP", "DELCONSUMER", stream, group, name};
         if (cmd(c, NULL, 5, del) != 0) {

@@ -69,9 +69,26 @@ int stream_range(redis_conn *c, const char *stream, const char *from, const char
                  stream_batch *out);
 int stream_delete(redis_conn *c, const char *stream, const char *id);
 
+#define STREAM_ID_MAX 64 /* an entry id and its NUL */
+
+/* One consumer group, as XINFO GROUPS and XPENDING see it. */
+typedef struct stream_group_info {
+    bool found;                         /* the stream and the group exist */
+    long long pending;                  /* entries delivered and not acknowledged */
+    long long lag;                      /* entries not delivered yet; -1 when Redis cannot tell */
+    char last_delivered[STREAM_ID_MAX]; /* "" when none */
+    char oldest_pending[STREAM_ID_MAX]; /* the smallest pending id, "" when none */
+} stream_group_info;
+
+/* Read it; a missing stream or group is found = false, not an error. */
+int stream_group_info_get(redis_conn *c, const char *stream, const char *group,
+                          stream_group_info *out);
+/* The milliseconds part of an entry id (0 for NULL or ""). */
+long long stream_id_ms(const char *id);
+
 /* The group's oldest pending id or, with nothing pending, the entry after its
- * last delivered one (64 bytes; "" when the group does not exist): every
- * entry before it has been acknowledged. */
+ * last delivered one (STREAM_ID_MAX bytes; "" when the group does not exist):
+ * every entry before it has been acknowledged. */
 int stream_group_floor(redis_conn *c, const char *stream, const char *group, char *floor_id);
 
 /* Trim entries older than `before_ms`, never past the oldest pending or

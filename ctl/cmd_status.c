@@ -5,6 +5,7 @@
  * Exit 1 when something needs an operator: a dead letter, an entry pending
  * for longer than STUCK_MS, or entries to apply and no worker seen lately. */
 #include "commands.h"
+#include "stream.h"
 #include "timeutil.h"
 
 #include <stdio.h>
@@ -20,40 +21,8 @@ typedef struct redis_status {
     bool group;
 } redis_status;
 
-static long long id_ms(const redis_reply *r) {
-    const char *s = r ? redis_reply_str(r, NULL) : NULL;
-    return s ? strtoll(s, NULL, 10) : 0;
-}
-
-static const redis_reply *field(const redis_reply *map, const char *key) {
-    for (size_t i = 0; i + 1 < redis_reply_count(map); i += 2) {
-        const char *k = redis_reply_str(redis_reply_at(map, i), NULL);
-        if (k && strcmp(k, key) == 0) return redis_reply_at(map, i + 1);
-    }
-    return NULL;
-}
-
 static int run(redis_conn *rc, redis_reply **r, int argc, const char **argv) {
     return redis_cmd(rc, r, argc, argv, NULL);
-}
-
-/* XINFO GROUPS: lag and pending of our group (lag is nil when Redis cannot tell). */
-static int group_info(redis_conn *rc, const ps_config *cfg, redis_status *s) {
-    const char *argv[] = {"XINFO", "GROUPS", cfg->stream};
-    redis_reply *r = NULL;
-    if (run(rc, &r, 3, argv) != 0) return -1;
-    for (size_t g = 0; g < redis_reply_count(r); g++) {
-        const redis_reply *grp = redis_reply_at(r, g);
-        const char *name = redis_reply_str(field(grp, "name"), NULL);
-        if (name == NULL || strcmp(name, cfg->group) != 0) continue;
-        s->group = true;
-        s->pending = redis_reply_int(field(grp, "pending"));
-        s->lag = field(grp, "lag") && redis_reply_kind(field(grp, "lag")) == RREPLY_INTEGER
-                     ? redis_reply_int(field(grp, "lag"))
-                     : -1;
-    }
-    redis_reply_free(r);
-    return 0;
 }
 
 static int consumers(redis_conn *rc, const ps_config *cfg, redis_status *s) {
@@ -62,7 +31,7 @@ static int consumers(redis_conn *rc, const ps_config *cfg, redis_status *s) {
     if (run(rc, &r, 4, argv) != 0) return -1;
     s->consumers = (long long)redis_reply_count(r);
     for (size_t i = 0; i < redis_reply_count(r); i++)
-        if (redis_reply_int(field(redis_reply_at(r, i), "idle")) < SEEN_MS) s->seen++;
+        if (redis_reply_int(redis_reply_field(redis_reply_at(r, i), "idle")) < SEEN_MS) s->seen++;
     redis_reply_free(r);
     return 0;
 }
@@ -72,7 +41,6 @@ static int redis_part(redis_conn *rc, const ps_config *cfg, redis_status *s) {
     snprintf(dead, sizeof(dead), "%s:dead", cfg->stream);
     const char *len[] = {"XLEN", cfg->stream}, *dlen[] = {"XLEN", dead};
     const char *first[] = {"XRANGE", cfg->stream, "-", "+", "COUNT", "1"};
-    const char *pend[] = {"XPENDING", cfg->stream, cfg->group};
     redis_reply *r = NULL;
     if (run(rc, &r, 2, len) != 0) return -1;
     s->length = redis_reply_int(r);
@@ -81,14 +49,15 @@ static int redis_part(redis_conn *rc, const ps_config *cfg, redis_status *s) {
     s->dead = redis_reply_int(r);
     redis_reply_free(r);
     if (run(rc, &r, 6, first) != 0) return -1;
-    s->oldest_ms = id_ms(redis_reply_at(redis_reply_at(r, 0), 0));
+    s->oldest_ms = stream_id_ms(redis_reply_str(redis_reply_at(redis_reply_at(r, 0), 0), NULL));
     redis_reply_free(r);
-    if (group_info(rc, cfg, s) != 0 || !s->group) return 0;
-    if (run(rc, &r, 3, pend) != 0) return -1;
-    if (redis_reply_int(redis_reply_at(r, 0)) > 0)
-        s->oldest_pending_ms = id_ms(redis_reply_at(r, 1));
-    redis_reply_free(r);
-    return consumers(rc, cfg, s);
+    stream_group_info gi;
+    if (stream_group_info_get(rc, cfg->stream, cfg->group, &gi) != 0) return -1;
+    s->group = gi.found;
+    s->lag = gi.lag;
+    s->pending = gi.pending;
+    s->oldest_pending_ms = stream_id_ms(gi.oldest_pending);
+    return s->group ? consumers(rc, cfg, s) : 0;
 }
 
 static void print_age(const char *label, long long ms_then, long long now) {

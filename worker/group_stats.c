@@ -14,6 +14,7 @@
 #include "log.h"
 #include "pg.h"
 #include "redis.h"
+#include "stream.h"
 #include "timeutil.h"
 
 #include <stdio.h>
@@ -58,46 +59,22 @@ static int redis_ask(group_stats *gs, int argc, const char **argv, redis_reply *
     return -1;
 }
 
-/* XINFO GROUPS: our group's lag (nil when Redis cannot tell) and pending. */
+/* Our group's lag (nil when Redis cannot tell), pending entries and the
+ * oldest one's age. No group yet (nothing posted) is not known either. */
 static int ask_group(group_stats *gs, wm_group *g) {
-    const char *argv[] = {"XINFO", "GROUPS", gs->cfg->stream};
-    redis_reply *r = NULL;
-    if (redis_ask(gs, 3, argv, &r) != 0) return -1;
-    g->lag = -1;
-    for (size_t i = 0; i < redis_reply_count(r); i++) {
-        const redis_reply *grp = redis_reply_at(r, i);
-        const char *name = NULL;
-        long long lag = -1, pending = 0;
-        for (size_t k = 0; k + 1 < redis_reply_count(grp); k += 2) {
-            const char *key = redis_reply_str(redis_reply_at(grp, k), NULL);
-            const redis_reply *v = redis_reply_at(grp, k + 1);
-            if (key == NULL) continue;
-            if (strcmp(key, "name") == 0) name = redis_reply_str(v, NULL);
-            if (strcmp(key, "pending") == 0) pending = redis_reply_int(v);
-            if (strcmp(key, "lag") == 0 && redis_reply_kind(v) == RREPLY_INTEGER)
-                lag = redis_reply_int(v);
-        }
-        if (name && strcmp(name, gs->cfg->group) == 0) {
-            g->lag = lag;
-            g->pending = pending;
-        }
+    stream_group_info gi;
+    if (stream_group_info_get(gs->redis, gs->cfg->stream, gs->cfg->group, &gi) != 0) {
+        log_debug("metrics: XINFO GROUPS: %s", redis_errstr(gs->redis));
+        return -1;
     }
-    redis_reply_free(r);
-    return 0;
-}
-
-/* XPENDING summary: the smallest pending id's time against now. */
-static int ask_oldest_pending(group_stats *gs, wm_group *g) {
-    const char *argv[] = {"XPENDING", gs->cfg->stream, gs->cfg->group};
-    redis_reply *r = NULL;
-    if (redis_ask(gs, 3, argv, &r) != 0) return -1;
+    if (!gi.found) return -1;
+    g->lag = gi.lag;
+    g->pending = gi.pending;
     g->oldest_pending_age = 0;
-    const char *oldest = redis_reply_str(redis_reply_at(r, 1), NULL);
-    if (redis_reply_int(redis_reply_at(r, 0)) > 0 && oldest) {
-        long long age_ms = (long long)time_now_ms() - strtoll(oldest, NULL, 10);
+    if (gi.oldest_pending[0]) {
+        long long age_ms = (long long)time_now_ms() - stream_id_ms(gi.oldest_pending);
         g->oldest_pending_age = age_ms > 0 ? (double)age_ms / 1000.0 : 0;
     }
-    redis_reply_free(r);
     return 0;
 }
 
@@ -119,8 +96,7 @@ static void refresh_redis(group_stats *gs, wm_group *g) {
         return;
     }
     /* a missing stream or group (nothing posted yet) is an error reply, not a lost Redis */
-    g->redis_known =
-        ask_group(gs, g) == 0 && ask_oldest_pending(gs, g) == 0 && ask_dead_letters(gs, g) == 0;
+    g->redis_known = ask_group(gs, g) == 0 && ask_dead_letters(gs, g) == 0;
     g->redis_up = g->redis_known || !redis_is_io_error(gs->redis);
     if (!g->redis_up) {
         redis_close(gs->redis);

@@ -47,6 +47,20 @@ has() {
     if grep -Eq -- "$3" <<<"$2"; then check "$1" yes yes; else check "$1" "matches /$3/" "$2"; fi
 }
 
+# status on a fresh install: no stream and no group yet, then entries and still no group
+rc=0
+out=$(PAYSTREAM_STREAM=fresh:events "$CTL" status 2>&1) || rc=$?
+check "status before any event: exit 0" 0 "$rc"
+has "status before any event says ok" "$out" "^status: ok$"
+has "status before any event: no group yet" "$out" "^group +[^ ]+: not created yet"
+has "status before any event: an empty stream" "$out" "^stream +fresh:events \(0 entries\)$"
+rcli XADD fresh:events '*' id evt_fresh >/dev/null
+rc=0
+out=$(PAYSTREAM_STREAM=fresh:events "$CTL" status 2>&1) || rc=$?
+check "status with entries and no group: exit 1" 1 "$rc"
+has "status with entries and no group says no worker ran" "$out" \
+    "^NEEDS AN OPERATOR: events to apply and no worker seen$"
+
 status_of() { sql "SELECT status || ' ' || attempts FROM paystream.webhook_events WHERE event_id = '$1'"; }
 ledger_rows() { sql "SELECT count(*) FROM paystream.credit_transactions"; }
 # dead_ids EVENT_ID: the dead letters' stream ids of that event, oldest first
