@@ -44,7 +44,8 @@ static const cfg_setting settings[] = {
      256, "events a worker process applies at once (connections)"},
     {"PAYSTREAM_DATABASE_URL", "database-url", CFG_STRING, F(database_url),
      "postgresql:///paystream", PROG_WORKER | PROG_CTL, 0, CFG_SECRET, 0, 0,
-     "libpq URI or conninfo"},
+     "libpq URI or conninfo; several hosts (postgresql://h1,h2/db) connect to the one taking "
+     "writes"},
     {"PAYSTREAM_GROUP", "group", CFG_STRING, F(group), "paystream", PROG_WORKER | PROG_CTL, 0, 0, 0,
      0, "Redis consumer group"},
     {"PAYSTREAM_LISTEN", "listen", CFG_STRING, F(listen), "127.0.0.1:8080", PROG_INGEST, 0, 0, 0, 0,
