@@ -339,26 +339,64 @@ long stream_trim_by_age(redis_conn *c, const char *stream, const char *group, in
     return n;
 }
 
+/* <stream>:alive:<consumer>, or "" when it would not fit. */
+static void alive_key(char *key, size_t size, const char *stream, const char *consumer) {
+    int n = snprintf(key, size, "%s:alive:%s", stream, consumer);
+    if (n < 0 || (size_t)n >= size) key[0] = '\0';
+}
+
+int stream_consumer_alive(redis_conn *c, const char *stream, const char *consumer, long ttl_ms) {
+    char key[512], ttl[24];
+    alive_key(key, sizeof(key), stream, consumer);
+    snprintf(ttl, sizeof(ttl), "%ld", ttl_ms);
+    const char *argv[] = {"SET", key, "1", "PX", ttl};
+    return key[0] ? cmd(c, NULL, 5, argv) : -1;
+}
+
+int stream_consumer_gone(redis_conn *c, const char *stream, const char *consumer) {
+    char key[512];
+    alive_key(key, sizeof(key), stream, consumer);
+    const char *argv[] = {"DEL", key};
+    return key[0] ? cmd(c, NULL, 2, argv) : -1;
+}
+
+int stream_consumer_is_alive(redis_conn *c, const char *stream, const char *consumer) {
+    char key[512];
+    redis_reply *r = NULL;
+    alive_key(key, sizeof(key), stream, consumer);
+    const char *argv[] = {"EXISTS", key};
+    if (key[0] == '\0' || cmd(c, &r, 2, argv) != 0) return -1;
+    int alive = redis_reply_int(r) > 0;
+    redis_reply_free(r);
+    return alive;
+}
+
+/* One script, so that no entry can be delivered to a consumer between the
+ * look at its pending count and its removal (XGROUP DELCONSUMER drops the
+ * entries a consumer holds). A consumer whose alive key exists is kept
+ * whatever its idle time: Redis 7.0 counts idle time from its last delivery,
+ * so a live consumer of a quiet stream looks idle. */
+static const char REAP_SCRIPT[] =
+    "local removed = 0\n"
+    "for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do\n"
+    "  local f = {}\n"
+    "  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end\n"
+    "  if f['name'] ~= ARGV[3] and f['pending'] == 0 and f['idle'] > tonumber(ARGV[2])\n"
+    "     and redis.call('EXISTS', KEYS[1] .. ':alive:' .. f['name']) == 0 then\n"
+    "    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])\n"
+    "    removed = removed + 1\n"
+    "  end\n"
+    "end\n"
+    "return removed\n";
+
 long stream_reap_consumers(redis_conn *c, const char *stream, const char *group, long min_idle_ms,
                            const char *keep) {
-    const char *info[] = {"XINFO", "CONSUMERS", stream, group};
+    char idle[24];
+    snprintf(idle, sizeof(idle), "%ld", min_idle_ms);
+    const char *argv[] = {"EVAL", REAP_SCRIPT, "1", stream, group, idle, keep};
     redis_reply *r = NULL;
-    long removed = 0;
-    if (cmd(c, &r, 4, info) != 0) return -1;
-    for (size_t i = 0; i < redis_reply_count(r); i++) {
-        const redis_reply *consumer = redis_reply_at(r, i);
-        const char *name = redis_reply_str(redis_reply_field(consumer, "name"), NULL);
-        if (name == NULL || strcmp(name, keep) == 0 ||
-            redis_reply_int(redis_reply_field(consumer, "pending")) != 0 ||
-            redis_reply_int(redis_reply_field(consumer, "idle")) <= min_idle_ms)
-            continue;
-        const char *del[] = {"XGROUP", "DELCONSUMER", stream, group, name};
-        if (cmd(c, NULL, 5, del) != 0) {
-            removed = -1;
-            break;
-        }
-        removed++;
-    }
+    if (cmd(c, &r, 7, argv) != 0) return -1;
+    long removed = (long)redis_reply_int(r);
     redis_reply_free(r);
     return removed;
 }

@@ -95,9 +95,18 @@ int stream_group_floor(redis_conn *c, const char *stream, const char *group, cha
  * undelivered entry of `group`. Returns entries removed or -1. */
 long stream_trim_by_age(redis_conn *c, const char *stream, const char *group, int64_t before_ms);
 
+/* A consumer's liveness, which the worker keeps itself because Redis 7.0
+ * counts a consumer's idle time from its last delivery, not its last read:
+ * the key <stream>:alive:<consumer>, set for ttl_ms and renewed well before
+ * it lapses, deleted on a clean stop. is_alive: 1, 0, or -1 on error. */
+int stream_consumer_alive(redis_conn *c, const char *stream, const char *consumer, long ttl_ms);
+int stream_consumer_gone(redis_conn *c, const char *stream, const char *consumer);
+int stream_consumer_is_alive(redis_conn *c, const char *stream, const char *consumer);
+
 /* XGROUP DELCONSUMER every consumer of `group` but `keep` that holds no
- * pending entry and has been idle longer than min_idle_ms (the consumers of
- * worker processes that are gone). Returns consumers removed or -1. */
+ * pending entry, has been idle longer than min_idle_ms and has no alive key
+ * (the consumers of worker processes that are gone), atomically: an entry
+ * delivered meanwhile keeps its consumer. Returns consumers removed or -1. */
 long stream_reap_consumers(redis_conn *c, const char *stream, const char *group, long min_idle_ms,
                            const char *keep);
 

@@ -25,15 +25,23 @@ static int run(redis_conn *rc, redis_reply **r, int argc, const char **argv) {
     return redis_cmd(rc, r, argc, argv, NULL);
 }
 
+/* A consumer is seen when its worker keeps its alive key, or (a worker
+ * older than those keys) when it was delivered entries within SEEN_MS. */
 static int consumers(redis_conn *rc, const ps_config *cfg, redis_status *s) {
     const char *argv[] = {"XINFO", "CONSUMERS", cfg->stream, cfg->group};
     redis_reply *r = NULL;
+    int err = 0;
     if (run(rc, &r, 4, argv) != 0) return -1;
     s->consumers = (long long)redis_reply_count(r);
-    for (size_t i = 0; i < redis_reply_count(r); i++)
-        if (redis_reply_int(redis_reply_field(redis_reply_at(r, i), "idle")) < SEEN_MS) s->seen++;
+    for (size_t i = 0; i < redis_reply_count(r) && err == 0; i++) {
+        const redis_reply *c = redis_reply_at(r, i);
+        const char *name = redis_reply_str(redis_reply_field(c, "name"), NULL);
+        int alive = name ? stream_consumer_is_alive(rc, cfg->stream, name) : 0;
+        if (alive < 0) err = -1;
+        if (alive > 0 || redis_reply_int(redis_reply_field(c, "idle")) < SEEN_MS) s->seen++;
+    }
     redis_reply_free(r);
-    return 0;
+    return err;
 }
 
 static int redis_part(redis_conn *rc, const ps_config *cfg, redis_status *s) {

@@ -30,6 +30,8 @@
 
 #define READ_COUNT   BATCH_MAX
 #define TRIM_EVERY   (60 * 1000000LL)
+#define ALIVE_EVERY  (5 * 1000000LL) /* the consumer's alive key is renewed this often... */
+#define ALIVE_TTL_MS 30000L          /* ... and lapses this long after its last renewal */
 #define MAX_RETRIES  4096
 #define WAIT_POLL_US 1000000LL /* the waiting table is read at most this often... */
 #define WAIT_LEASE_S 60        /* ... and what one read claims is its own this long */
@@ -51,7 +53,7 @@ typedef struct consumer {
     bool recover_own;        /* re-read our own pending entries (after a reconnect) */
     char recover_cursor[64]; /* ... once each: the last one re-read so far */
     char claim_cursor[64];
-    int64_t next_claim_us, next_trim_us;
+    int64_t next_claim_us, next_trim_us, next_alive_us;
     int64_t next_wait_us; /* when to read the waiting table again */
     bool from_waiting;    /* the entries in hand came from the waiting table */
     retry_item *retries;
@@ -496,6 +498,20 @@ static void trim(consumer *c) {
         log_info("removed %ld idle consumers without pending entries from the group", n);
 }
 
+/* Keep <stream>:alive:<name> set while this consumer runs, so that other
+ * workers never take it for a gone one, however quiet the stream (see
+ * stream_reap_consumers). A failure is retried at the next turn; a lost
+ * Redis is the next read's to notice. */
+static void keep_alive(consumer *c) {
+    int64_t now = time_mono_us();
+    if (now < c->next_alive_us) return;
+    if (stream_consumer_alive(c->redis, c->cfg->stream, c->name, ALIVE_TTL_MS) != 0) {
+        log_debug("consumer %s: cannot renew its alive key: %s", c->name, redis_errstr(c->redis));
+        return;
+    }
+    c->next_alive_us = now + ALIVE_EVERY;
+}
+
 static long block_ms(const consumer *c) {
     long ms = c->cfg->redis_timeout_ms / 2 < 1000 ? c->cfg->redis_timeout_ms / 2 : 1000;
     int64_t now = time_mono_us();
@@ -542,11 +558,13 @@ void consumer_run(const ps_config *cfg, int index, volatile sig_atomic_t *stop,
             run_due_retries(&c);
             run_waiting(&c);
             if (c.pg == NULL) break;
+            keep_alive(&c);
             claim_idle(&c);
             trim(&c);
             read_new(&c);
         }
     }
+    if (c.redis) (void)stream_consumer_gone(c.redis, cfg->stream, c.name);
     log_info("consumer %s: stopped", c.name);
     ps_free(c.retries);
     batch_release(c.slots, BATCH_MAX);

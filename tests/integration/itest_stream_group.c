@@ -169,23 +169,40 @@ static void test_trim_without_group_keeps_everything(void **state) {
     assert_int_equal(run_int("XLEN %s", "t:trim_nogroup"), ENTRIES);
 }
 
-/* Consumers holding nothing and idle long enough go; `keep` and holders stay. */
+/* Consumers holding nothing, idle long enough and without an alive key go;
+ * `keep`, holders and consumers whose worker keeps them alive stay (on Redis
+ * 7.0 a live consumer of a quiet stream looks idle: only deliveries count). */
 static void test_reap_consumers(void **state) {
     (void)state;
     fill("t:reap", 2, 0); /* "gone" holds two entries */
     redis_reply_free(run("XGROUP CREATECONSUMER t:reap " GROUP " idle"));
+    redis_reply_free(run("XGROUP CREATECONSUMER t:reap " GROUP " quiet"));
     redis_reply_free(run("XGROUP CREATECONSUMER t:reap " GROUP " me"));
+    assert_int_equal(stream_consumer_alive(R, "t:reap", "quiet", 60000), 0);
+    assert_int_equal(stream_consumer_is_alive(R, "t:reap", "quiet"), 1);
+    assert_int_equal(stream_consumer_is_alive(R, "t:reap", "idle"), 0);
     struct timespec ms20 = {0, 20 * 1000 * 1000};
     nanosleep(&ms20, NULL);
     assert_int_equal(stream_reap_consumers(R, "t:reap", GROUP, 60000, "me"), 0);
     assert_int_equal(stream_reap_consumers(R, "t:reap", GROUP, 5, "me"), 1);
     redis_reply *r = run("XINFO CONSUMERS t:reap " GROUP);
-    assert_int_equal(redis_reply_count(r), 2);
+    assert_int_equal(redis_reply_count(r), 3);
     for (size_t i = 0; i < redis_reply_count(r); i++) {
         const char *name = redis_reply_str(redis_reply_field(redis_reply_at(r, i), "name"), NULL);
-        assert_true(strcmp(name, "gone") == 0 || strcmp(name, "me") == 0);
+        assert_true(strcmp(name, "gone") == 0 || strcmp(name, "me") == 0 ||
+                    strcmp(name, "quiet") == 0);
     }
     redis_reply_free(r);
+
+    /* its worker stopped: the key is gone, and so is the consumer */
+    assert_int_equal(stream_consumer_gone(R, "t:reap", "quiet"), 0);
+    assert_int_equal(stream_consumer_is_alive(R, "t:reap", "quiet"), 0);
+    assert_int_equal(stream_reap_consumers(R, "t:reap", GROUP, 5, "me"), 1);
+    /* a key that lapses */
+    assert_int_equal(stream_consumer_alive(R, "t:reap", "brief", 10), 0);
+    struct timespec ms50 = {0, 50 * 1000 * 1000};
+    nanosleep(&ms50, NULL);
+    assert_int_equal(stream_consumer_is_alive(R, "t:reap", "brief"), 0);
 }
 
 int main(void) {

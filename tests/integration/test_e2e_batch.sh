@@ -11,7 +11,8 @@
 #     apply a few thousand events: nothing of a cut batch is acknowledged,
 #     all of it is applied again, nothing is lost and nothing applied twice.
 #  3. Consumers of worker processes that are gone (no pending entries, idle
-#     past twice PAYSTREAM_CLAIM_IDLE_MS) are removed from the group.
+#     past twice PAYSTREAM_CLAIM_IDLE_MS, no alive key) are removed from the
+#     group; a live consumer keeps its alive key until its worker stops.
 . "$(dirname "$0")/e2e_lib.sh"
 
 ATTEMPTS=3
@@ -133,5 +134,12 @@ for _ in $(seq 1 50); do
 done
 check "idle consumers without pending entries were removed; the live one stays" "$(hostname):$W4:0 " \
     "$(consumers)"
+# a live consumer keeps its alive key (Redis 7.0 reports it idle on a quiet
+# stream, so that key is what keeps other workers from removing it)
+ALIVE="$STREAM:alive:$(hostname):$W4:0"
+check "the live consumer has its alive key" 1 "$(rcli EXISTS "$ALIVE")"
+ttl=$(rcli PTTL "$ALIVE")
+check "its alive key lapses within 30 s" yes "$([ "$ttl" -gt 0 ] && [ "$ttl" -le 30000 ] && echo yes || echo "no: $ttl")"
 stop_worker "$W4"
+check "a worker stopped cleanly removes its alive key" 0 "$(rcli EXISTS "$ALIVE")"
 done_testing
