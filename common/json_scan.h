@@ -48,7 +48,7 @@ static inline bool js_blank(unsigned char c) {
  * indent before each member, skipped 16 bytes at a time with SSE2. */
 static inline void js_skip_blanks(json_scan *s) {
     const unsigned char *p = s->p;
-    if (p<s->end && * p> ' ') return;
+    if (p >= s->end || *p > ' ') return;
 #ifdef __SSE2__
     const __m128i sp = _mm_set1_epi8(' '), nl = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r'),
                   tab = _mm_set1_epi8('\t');

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STUCK_MS (5 * 60 * 1000L) /* a pending entry this old: its worker is stuck */
-#define SEEN_MS  (60 * 1000L)     /* a worker idle longer than this is not seen */
+#define STUCK_MS (5L * 60 * 1000) /* a pending entry this old: its worker is stuck */
+#define SEEN_MS  (60L * 1000)     /* a worker idle longer than this is not seen */
 
 typedef struct redis_status {
     long long length, dead, lag, pending, consumers, seen;
