@@ -548,6 +548,7 @@ void consumer_run(const ps_config *cfg, int index, volatile sig_atomic_t *stop,
     snprintf(c.dead_stream, sizeof(c.dead_stream), "%s:dead", cfg->stream);
     str_copy(c.claim_cursor, "0-0", sizeof(c.claim_cursor));
     redis_connect_loop(&c);
+    if (c.redis) keep_alive(&c); /* before this consumer first reads: never seen without it */
     c.pg = pg_connect_retry(cfg->database_url, stop);
     wmetrics_seen_postgres(c.pg != NULL);
     if (c.redis && c.pg) log_info("consumer %s: ready", c.name);
