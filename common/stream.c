@@ -115,11 +115,13 @@ static int cmd_entries(redis_conn *c, int argc, const char **argv, stream_batch 
 }
 
 /* A string reply into a 64-byte id buffer ("" when absent or too long). */
+/* An entry id reply into id[STREAM_ID_MAX] (none: NULL); "" when it is no
+ * string or too long. */
 static void copy_id(const redis_reply *r, char *id) {
     size_t n = 0;
-    const char *s = r ? redis_reply_str(r, &n) : NULL;
+    const char *s = redis_reply_str(r, &n);
     if (id == NULL) return;
-    if (s && n < 64) {
+    if (s && n < STREAM_ID_MAX) {
         memcpy(id, s, n);
         id[n] = '\0';
     } else {
@@ -157,9 +159,9 @@ int stream_autoclaim(redis_conn *c, const char *stream, const char *group, const
     memset(out, 0, sizeof(*out));
     if (cmd(c, &r, 8, argv) != 0) return -1;
     /* [next-cursor, [entries...], [deleted ids...]] */
-    char next[64];
+    char next[STREAM_ID_MAX];
     copy_id(redis_reply_at(r, 0), next);
-    if (next[0]) str_copy(cursor, next, 64);
+    if (next[0]) str_copy(cursor, next, STREAM_ID_MAX);
     int rc = parse_entries(redis_reply_at(r, 1), out);
     redis_reply_free(r);
     return rc;
@@ -261,17 +263,25 @@ int stream_delete(redis_conn *c, const char *stream, const char *id) {
     return cmd(c, NULL, 3, argv);
 }
 
+/* "ms-seq" (or "ms") as its two numbers; NULL or "" is 0-0. */
+static void id_parts(const char *id, unsigned long long *ms, unsigned long long *seq) {
+    const char *d = id ? strchr(id, '-') : NULL;
+    *ms = id ? strtoull(id, NULL, 10) : 0;
+    *seq = d ? strtoull(d + 1, NULL, 10) : 0;
+}
+
 int stream_id_cmp(const char *a, const char *b) {
-    unsigned long long ams = strtoull(a, NULL, 10), bms = strtoull(b, NULL, 10);
+    unsigned long long ams, aseq, bms, bseq;
+    id_parts(a, &ams, &aseq);
+    id_parts(b, &bms, &bseq);
     if (ams != bms) return ams < bms ? -1 : 1;
-    const char *ad = strchr(a, '-'), *bd = strchr(b, '-');
-    unsigned long long as = ad ? strtoull(ad + 1, NULL, 10) : 0;
-    unsigned long long bs = bd ? strtoull(bd + 1, NULL, 10) : 0;
-    return as < bs ? -1 : as > bs ? 1 : 0;
+    return aseq < bseq ? -1 : aseq > bseq ? 1 : 0;
 }
 
 long long stream_id_ms(const char *id) {
-    return id ? strtoll(id, NULL, 10) : 0;
+    unsigned long long ms, seq;
+    id_parts(id, &ms, &seq);
+    return (long long)ms;
 }
 
 static bool is_no_such_key(const redis_conn *c) {
@@ -299,14 +309,12 @@ int stream_group_info_get(redis_conn *c, const char *stream, const char *group,
     out->found = grp != NULL;
     out->pending = redis_reply_int(redis_reply_field(grp, "pending"));
     if (redis_reply_kind(lag) == RREPLY_INTEGER) out->lag = redis_reply_int(lag);
-    const char *last = redis_reply_str(redis_reply_field(grp, "last-delivered-id"), NULL);
-    str_copy(out->last_delivered, last ? last : "", sizeof(out->last_delivered));
+    copy_id(redis_reply_field(grp, "last-delivered-id"), out->last_delivered);
     redis_reply_free(r);
     if (!out->found || out->pending == 0) return 0;
     if (cmd(c, &r, 3, pend) != 0) return -1;
-    const char *oldest = redis_reply_str(redis_reply_at(r, 1), NULL);
-    if (redis_reply_int(redis_reply_at(r, 0)) > 0 && oldest)
-        str_copy(out->oldest_pending, oldest, sizeof(out->oldest_pending));
+    if (redis_reply_int(redis_reply_at(r, 0)) > 0)
+        copy_id(redis_reply_at(r, 1), out->oldest_pending);
     redis_reply_free(r);
     return 0;
 }
@@ -318,9 +326,9 @@ int stream_group_floor(redis_conn *c, const char *stream, const char *group, cha
     if (gi.oldest_pending[0]) {
         str_copy(floor_id, gi.oldest_pending, STREAM_ID_MAX);
     } else if (gi.found && gi.last_delivered[0]) {
-        const char *d = strchr(gi.last_delivered, '-');
-        unsigned long long seq = d ? strtoull(d + 1, NULL, 10) : 0;
-        snprintf(floor_id, STREAM_ID_MAX, "%lld-%llu", stream_id_ms(gi.last_delivered), seq + 1);
+        unsigned long long ms, seq;
+        id_parts(gi.last_delivered, &ms, &seq);
+        snprintf(floor_id, STREAM_ID_MAX, "%llu-%llu", ms, seq + 1);
     }
     return 0;
 }
@@ -382,7 +390,7 @@ static const char REAP_SCRIPT[] =
     "  local f = {}\n"
     "  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end\n"
     "  if f['name'] ~= ARGV[3] and f['pending'] == 0 and f['idle'] > tonumber(ARGV[2])\n"
-    "     and redis.call('EXISTS', KEYS[1] .. ':alive:' .. f['name']) == 0 then\n"
+    "     and redis.call('EXISTS', ARGV[4] .. f['name']) == 0 then\n"
     "    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])\n"
     "    removed = removed + 1\n"
     "  end\n"
@@ -391,11 +399,12 @@ static const char REAP_SCRIPT[] =
 
 long stream_reap_consumers(redis_conn *c, const char *stream, const char *group, long min_idle_ms,
                            const char *keep) {
-    char idle[24];
+    char idle[24], prefix[512];
     snprintf(idle, sizeof(idle), "%ld", min_idle_ms);
-    const char *argv[] = {"EVAL", REAP_SCRIPT, "1", stream, group, idle, keep};
+    alive_key(prefix, sizeof(prefix), stream, ""); /* the script appends each name */
+    const char *argv[] = {"EVAL", REAP_SCRIPT, "1", stream, group, idle, keep, prefix};
     redis_reply *r = NULL;
-    if (cmd(c, &r, 7, argv) != 0) return -1;
+    if (prefix[0] == '\0' || cmd(c, &r, 8, argv) != 0) return -1;
     long removed = (long)redis_reply_int(r);
     redis_reply_free(r);
     return removed;

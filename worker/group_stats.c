@@ -95,7 +95,7 @@ static void refresh_redis(group_stats *gs, wm_group *g) {
         log_debug("metrics: %s", err);
         return;
     }
-    /* a missing stream or group (nothing posted yet) is an error reply, not a lost Redis */
+    /* a missing stream or group (nothing posted yet) is not known, and not a lost Redis */
     g->redis_known = ask_group(gs, g) == 0 && ask_dead_letters(gs, g) == 0;
     g->redis_up = g->redis_known || !redis_is_io_error(gs->redis);
     if (!g->redis_up) {
