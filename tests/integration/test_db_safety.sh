@@ -16,7 +16,7 @@
 #  3. The app's login calls the API with the kit first on its own search_path
 #     and in pg_temp: correct answers, no HIJACKED. It cannot call any function
 #     outside the app API, create anything in the schema, or become another role.
-# (Table privileges of both roles and the append-only ledger are in itest_ledger.)
+# (Table privileges of both roles and the append-only ledger are in itest_ledger_roles.)
 . "$(dirname "$0")/e2e_lib.sh"
 
 INJ="$(dirname "$0")/injection_events.py"
